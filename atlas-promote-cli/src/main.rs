@@ -1,0 +1,3 @@
+//! The `atlas-promote` command.
+#![forbid(unsafe_code)]
+fn main() {}

@@ -1,0 +1,369 @@
+//! What a gate decides: a verdict, every blocker and every warning.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::Duration;
+use crate::evidence::{CheckStatus, Origin};
+use crate::policy::{Person, Role};
+
+/// The outcome of evaluating one gate for one candidate at one instant.
+///
+/// Serializes to the JSON shape of DESIGN §4:
+/// `{"verdict": "wait", "until": "…", "blockers": [{"kind": "soaking", …}], "warnings": []}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The stage the candidate leaves.
+    pub from: String,
+    /// The stage it would enter.
+    pub to: String,
+    /// The candidate's commit.
+    pub sha: String,
+    /// The instant decided for.
+    pub at: DateTime<Utc>,
+    /// Allow, wait until an instant, or block.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// Every rule that fails, in rule order (G1 … G6).
+    pub blockers: Vec<Blocker>,
+    /// What does not block but a person should know.
+    pub warnings: Vec<Warning>,
+}
+
+impl Decision {
+    /// Whether the promotion may go ahead now.
+    pub fn is_allowed(&self) -> bool {
+        self.verdict == Verdict::Allow
+    }
+}
+
+/// Whether a promotion may go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Every rule holds.
+    Allow,
+    /// Only time stands in the way; nothing else changing, the gate opens at `until`.
+    Wait {
+        /// The earliest instant at which no time-based blocker holds.
+        until: DateTime<Utc>,
+    },
+    /// Something other than time must change.
+    Block,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Allow => f.write_str("allowed"),
+            Self::Wait { until } => write!(f, "waiting until {}", until.to_rfc3339()),
+            Self::Block => f.write_str("blocked"),
+        }
+    }
+}
+
+/// How many approvers of one role a rule still lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Shortfall {
+    /// The role.
+    pub role: Role,
+    /// How many distinct approvers holding it the rule needs.
+    pub need: u32,
+    /// How many slots of this role the best assignment of approvers fills.
+    pub have: u32,
+}
+
+/// A rule that fails (DESIGN §4). The serde tag `kind` uses the names of §4.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Blocker {
+    /// G1: the target stage does not take candidates of this origin.
+    OriginNotAccepted {
+        /// The target stage.
+        stage: String,
+        /// The candidate's origin.
+        origin: Origin,
+    },
+    /// G2: the candidate's deploy into the source stage has not succeeded.
+    NotDeployed {
+        /// The source stage.
+        stage: String,
+    },
+    /// G2: pipeline code changed and no flush run has succeeded since the deploy.
+    FlushPending {
+        /// The source stage.
+        stage: String,
+        /// When the deploy succeeded.
+        deployed_at: DateTime<Utc>,
+    },
+    /// G3: a blocking check has no result since the candidate became ready.
+    CheckMissing {
+        /// The check.
+        check: String,
+        /// The candidate's `ready_at`; results that started earlier do not count.
+        since: Option<DateTime<Utc>>,
+    },
+    /// G3: a blocking check has only running results.
+    CheckRunning {
+        /// The check.
+        check: String,
+        /// When the newest running result started.
+        started_at: DateTime<Utc>,
+    },
+    /// G3: a blocking check's deciding result did not pass.
+    CheckFailed {
+        /// The check.
+        check: String,
+        /// How it ended.
+        status: CheckStatus,
+        /// When it finished.
+        finished_at: DateTime<Utc>,
+    },
+    /// G3: a blocking check's deciding result is older than its `max_age`.
+    CheckStale {
+        /// The check.
+        check: String,
+        /// When the deciding result finished.
+        finished_at: DateTime<Utc>,
+        /// The freshness limit.
+        max_age: Duration,
+    },
+    /// G4: the candidate has not been ready in the source stage long enough.
+    Soaking {
+        /// The source stage.
+        stage: String,
+        /// When the soak ends.
+        until: DateTime<Utc>,
+    },
+    /// G5: the approvers so far cannot fill every required slot.
+    ApprovalsMissing {
+        /// The target stage.
+        stage: String,
+        /// The roles that are short, and by how many.
+        short: Vec<Shortfall>,
+    },
+    /// G5: someone holding a role of the rule rejected the promotion.
+    Rejected {
+        /// Who.
+        approver: Person,
+        /// Their roles that the rule names.
+        roles: Vec<Role>,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// G6: the target stage's deployment windows are closed.
+    WindowClosed {
+        /// The target stage.
+        stage: String,
+        /// When a window next opens, if one ever does.
+        opens_at: Option<DateTime<Utc>>,
+    },
+    /// G6: a freeze of the target stage covers now.
+    Frozen {
+        /// The target stage.
+        stage: String,
+        /// The freeze's reason.
+        reason: Option<String>,
+        /// When the freeze ends; `None` lasts until it is removed.
+        until: Option<DateTime<Utc>>,
+    },
+}
+
+impl Blocker {
+    /// The blocker's kind as it appears in JSON (`"soaking"`, `"check_failed"`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::OriginNotAccepted { .. } => "origin_not_accepted",
+            Self::NotDeployed { .. } => "not_deployed",
+            Self::FlushPending { .. } => "flush_pending",
+            Self::CheckMissing { .. } => "check_missing",
+            Self::CheckRunning { .. } => "check_running",
+            Self::CheckFailed { .. } => "check_failed",
+            Self::CheckStale { .. } => "check_stale",
+            Self::Soaking { .. } => "soaking",
+            Self::ApprovalsMissing { .. } => "approvals_missing",
+            Self::Rejected { .. } => "rejected",
+            Self::WindowClosed { .. } => "window_closed",
+            Self::Frozen { .. } => "frozen",
+        }
+    }
+}
+
+fn ts(t: &DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+impl fmt::Display for Blocker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::OriginNotAccepted { stage, origin: Origin::Branch } => {
+                write!(f, "{stage} takes trunk candidates only; a branch build can go to an ephemeral environment")
+            }
+            Self::OriginNotAccepted { stage, origin: Origin::Trunk } => {
+                write!(f, "{stage} is an ephemeral environment and takes branch builds only")
+            }
+            Self::NotDeployed { stage } => write!(f, "not deployed to {stage} yet: its deploy has to succeed first"),
+            Self::FlushPending { stage, deployed_at } => write!(
+                f,
+                "flush pending in {stage}: pipeline code changed, so a flush run must succeed after the deploy of {}",
+                ts(deployed_at)
+            ),
+            Self::CheckMissing { check, since: Some(since) } => {
+                write!(f, "check {check} has not run since the candidate was ready at {}", ts(since))
+            }
+            Self::CheckMissing { check, since: None } => write!(f, "check {check} has not run on this commit"),
+            Self::CheckRunning { check, started_at } => {
+                write!(f, "check {check} is still running (started {}); wait for its result", ts(started_at))
+            }
+            Self::CheckFailed { check, status, finished_at } => {
+                write!(f, "check {check} {status} at {}; it must pass on a new run", ts(finished_at))
+            }
+            Self::CheckStale { check, finished_at, max_age } => write!(
+                f,
+                "check {check} last passed at {}, more than {max_age} ago; it must run again",
+                ts(finished_at)
+            ),
+            Self::Soaking { stage, until } => write!(f, "soaking in {stage} until {}", ts(until)),
+            Self::ApprovalsMissing { stage, short } => {
+                write!(f, "needs ")?;
+                for (i, s) in short.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, " and ")?;
+                    }
+                    let more = s.need.saturating_sub(s.have);
+                    let noun = if more == 1 { "approval" } else { "approvals" };
+                    write!(f, "{more} more {noun} from {} (have {} of {})", s.role, s.have, s.need)?;
+                }
+                write!(f, " to enter {stage}")
+            }
+            Self::Rejected { approver, roles, at } => {
+                write!(f, "rejected by {approver} ({}) at {}; they must withdraw or approve", roles.join(", "), ts(at))
+            }
+            Self::WindowClosed { stage, opens_at: Some(at) } => {
+                write!(f, "the deployment window of {stage} is closed; it next opens at {}", ts(at))
+            }
+            Self::WindowClosed { stage, opens_at: None } => {
+                write!(f, "the deployment window of {stage} is closed and never opens again")
+            }
+            Self::Frozen { stage, reason, until } => {
+                write!(f, "{stage} is frozen")?;
+                if let Some(reason) = reason {
+                    write!(f, " ({reason})")?;
+                }
+                match until {
+                    Some(until) => write!(f, " until {}", ts(until)),
+                    None => write!(f, " until the freeze is removed"),
+                }
+            }
+        }
+    }
+}
+
+/// Something a person should know that does not block the promotion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Warning {
+    /// An advisory check has no result since the candidate was ready.
+    AdvisoryCheckMissing {
+        /// The check.
+        check: String,
+    },
+    /// An advisory check has only running results.
+    AdvisoryCheckRunning {
+        /// The check.
+        check: String,
+    },
+    /// An advisory check's deciding result did not pass.
+    AdvisoryCheckFailed {
+        /// The check.
+        check: String,
+        /// How it ended.
+        status: CheckStatus,
+        /// When it finished.
+        finished_at: DateTime<Utc>,
+    },
+    /// An advisory check's deciding result is older than its `max_age`.
+    AdvisoryCheckStale {
+        /// The check.
+        check: String,
+        /// When the deciding result finished.
+        finished_at: DateTime<Utc>,
+    },
+    /// A newer run of a check started after its deciding result and is still going.
+    CheckRerunning {
+        /// The check.
+        check: String,
+        /// When the newer run started.
+        started_at: DateTime<Utc>,
+    },
+    /// An approver holds none of the roles the rule names; their record is ignored.
+    ApproverWithoutRole {
+        /// Who.
+        approver: Person,
+        /// What they decided.
+        decision: crate::evidence::ApprovalDecision,
+    },
+    /// An author of the candidate approved it; self-approval does not count.
+    SelfApprovalIgnored {
+        /// Who.
+        approver: Person,
+    },
+    /// An approval is older than the rule's ttl.
+    ApprovalExpired {
+        /// Who.
+        approver: Person,
+        /// When they approved.
+        at: DateTime<Utc>,
+        /// The rule's ttl.
+        ttl: Duration,
+    },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AdvisoryCheckMissing { check } => write!(f, "advisory check {check} has not run yet"),
+            Self::AdvisoryCheckRunning { check } => write!(f, "advisory check {check} is still running"),
+            Self::AdvisoryCheckFailed { check, status, finished_at } => {
+                write!(f, "advisory check {check} {status} at {} (not blocking)", ts(finished_at))
+            }
+            Self::AdvisoryCheckStale { check, finished_at } => {
+                write!(f, "advisory check {check} last ran at {} and is stale (not blocking)", ts(finished_at))
+            }
+            Self::CheckRerunning { check, started_at } => {
+                write!(
+                    f,
+                    "check {check} is running again since {}; its result may change this decision",
+                    ts(started_at)
+                )
+            }
+            Self::ApproverWithoutRole { approver, decision } => {
+                write!(f, "{approver} holds none of the required roles; their {decision} is ignored")
+            }
+            Self::SelfApprovalIgnored { approver } => {
+                write!(f, "{approver} is an author of this candidate; their approval does not count")
+            }
+            Self::ApprovalExpired { approver, at, ttl } => {
+                write!(f, "the approval by {approver} at {} is older than {ttl} and has expired", ts(at))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    /// The verdict on the first line, then one line per blocker and warning.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} → {} for {}: {}", self.from, self.to, self.sha, self.verdict)?;
+        for b in &self.blockers {
+            writeln!(f, "  blocked: {b}")?;
+        }
+        for w in &self.warnings {
+            writeln!(f, "  warning: {w}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,31 @@
+//! The core of atlas-promote: release policies as data, gate decisions as pure
+//! functions.
+//!
+//! ```
+//! use atlas_promote_core::{Candidate, Evidence, Policy};
+//!
+//! let policy = Policy::atlas();
+//! let evidence = Evidence::new(Candidate::trunk("9fceb02", ["alice"]));
+//! let now = "2026-05-05T10:00:00Z".parse().unwrap();
+//! let decision = policy.gate("staging", "prod").unwrap().evaluate(&evidence, now);
+//! assert!(!decision.is_allowed());
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod decision;
+mod duration;
+pub mod evidence;
+pub mod gate;
+pub mod policy;
+
+pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
+pub use duration::{Duration, ParseDurationError};
+pub use evidence::{
+    ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, Origin,
+};
+pub use gate::{Gate, GateError, evaluate};
+pub use policy::{
+    ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
+    Stage, StageKind, Weekday, Window,
+};

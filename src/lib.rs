@@ -1,0 +1,7 @@
+//! atlas-promote: trunk-based release policies as code.
+//!
+//! This facade re-exports [`atlas_promote_core`]; depend on it alone.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use atlas_promote_core::*;
