@@ -16,7 +16,9 @@
 pub mod decision;
 mod duration;
 pub mod evidence;
+mod file;
 pub mod gate;
+mod lint;
 pub mod policy;
 
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
