@@ -13,20 +13,32 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod decision;
 mod duration;
+mod error;
 pub mod evidence;
 mod file;
 pub mod gate;
 mod lint;
+pub mod machine;
 pub mod policy;
 
+pub use backend::{
+    ApprovalSource, AuditEntry, AuditRecord, ChangedFiles, CheckQuery, CheckSource, CiProvider, Clock, Directory,
+    Document, IdempotencyKey, ManualClock, Notice, Run, RunId, RunKind, RunRequest, RunStatus, SourceControl,
+    StateStore, SystemClock, Write,
+};
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
+pub use error::{BoxError, Error, Result};
 pub use evidence::{
     ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, Origin,
 };
+pub use file::PolicyError;
 pub use gate::{Gate, GateError, evaluate};
+pub use lint::{Finding, Severity};
+pub use machine::TransitionError;
 pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
     Stage, StageKind, Weekday, Window,

@@ -1,0 +1,476 @@
+//! The pluggable edge (DESIGN §5): the traits every CI system, approval
+//! source, directory, source-control host, store and clock implements.
+//!
+//! Each trait is object-safe (`Arc<dyn CiProvider>` is how the engine holds
+//! one), `Send + Sync`, and has an in-memory implementation in
+//! [`crate::memory`] plus a conformance suite in the testkit (feature
+//! `testkit`) that any implementation's tests should call. For a worked
+//! custom adapter see `examples/custom_adapter.rs`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::evidence::{ApprovalRecord, Candidate, CheckResult};
+use crate::policy::{Person, Role};
+
+/// What a CI run does for a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// Deploy the candidate into the stage.
+    Deploy,
+    /// Run the flush after a deploy that changed pipeline code.
+    Flush,
+}
+
+impl fmt::Display for RunKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Deploy => "deploy",
+            Self::Flush => "flush",
+        })
+    }
+}
+
+/// The key that makes a trigger idempotent: derived from (candidate, stage,
+/// run kind, attempt), so the same step is never started twice.
+///
+/// Backends pass it to the CI system (a pipeline parameter, a workflow input)
+/// and find runs by it after a crash. It contains only `[A-Za-z0-9._-]`
+/// and is at most 100 characters long.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The key of attempt `attempt` of the `kind` run of `sha` in `stage`.
+    pub fn new(sha: &str, stage: &str, kind: RunKind, attempt: u32) -> Self {
+        let clean = |s: &str, max: usize| -> String {
+            s.chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .take(max)
+                .collect()
+        };
+        Self(format!("atlas.{}.{}.{kind}.{attempt}", clean(sha, 40), clean(stage, 40)))
+    }
+
+    /// A key read back from a CI system; `None` unless it has the shape [`IdempotencyKey::new`] makes.
+    pub fn parse(text: &str) -> Option<Self> {
+        let ok = text.starts_with("atlas.")
+            && text.len() <= 100
+            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+        ok.then(|| Self(text.to_owned()))
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for IdempotencyKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A CI system's identifier of a run (a pipeline id, a workflow run id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub String);
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a run is, mapped from whatever the CI system says.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Created, not started.
+    Pending,
+    /// Going.
+    Running,
+    /// Finished and succeeded.
+    Succeeded,
+    /// Finished and failed.
+    Failed,
+    /// Cancelled before it finished.
+    Cancelled,
+    /// A status this library does not know, as the CI system spelled it.
+    Unknown(String),
+}
+
+impl RunStatus {
+    /// Whether the run has ended (succeeded, failed or cancelled).
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Pending => f.write_str("pending"),
+            Self::Running => f.write_str("running"),
+            Self::Succeeded => f.write_str("succeeded"),
+            Self::Failed => f.write_str("failed"),
+            Self::Cancelled => f.write_str("cancelled"),
+            Self::Unknown(s) => write!(f, "unknown ({s})"),
+        }
+    }
+}
+
+/// A request to run a deploy or flush workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRequest {
+    /// Makes the trigger idempotent; pass it to the CI system.
+    pub key: IdempotencyKey,
+    /// Deploy or flush.
+    pub kind: RunKind,
+    /// The stage deployed to.
+    pub stage: String,
+    /// The candidate deployed.
+    pub candidate: Candidate,
+    /// The workflow to run, from the policy.
+    pub workflow: String,
+    /// The workflow's parameters, from the policy.
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// A run as the CI system reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Run {
+    /// The CI system's id.
+    pub id: RunId,
+    /// The idempotency key it was started with.
+    pub key: IdempotencyKey,
+    /// Where it is.
+    pub status: RunStatus,
+    /// A link a person can open, if the CI system has one.
+    pub url: Option<String>,
+    /// When it finished, once it has.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A CI system that runs deploy and flush workflows.
+///
+/// # Contract
+/// - [`trigger`](Self::trigger) starts one run per call and returns it; it
+///   passes `request.key` to the CI system so that [`find`](Self::find) can
+///   recover the run by key after a crash. Callers call `find` first; a
+///   provider need not deduplicate by itself, but may.
+/// - [`find`](Self::find) returns the run started with `key`, or `None`.
+///   Once `trigger` returned, `find` with its key returns that run.
+/// - [`status`](Self::status) returns the run's current state; a run never
+///   goes back from a finished status. An unknown run is [`Error::NotFound`](crate::Error::NotFound).
+/// - [`cancel`](Self::cancel) stops a run; cancelling a finished run is not an error.
+/// - Failures of the CI system are [`Error::Backend`](crate::Error::Backend) naming the operation,
+///   with `temporary` set when a retry may help.
+///
+/// Example: `examples/custom_adapter.rs` implements this for a local command runner.
+#[async_trait]
+pub trait CiProvider: fmt::Debug + Send + Sync {
+    /// Start a run.
+    async fn trigger(&self, request: &RunRequest) -> Result<Run>;
+    /// The run started with this key, if any.
+    async fn find(&self, key: &IdempotencyKey) -> Result<Option<Run>>;
+    /// The current state of a run.
+    async fn status(&self, run: &RunId) -> Result<Run>;
+    /// Stop a run.
+    async fn cancel(&self, run: &RunId) -> Result<()>;
+}
+
+/// Which check results to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CheckQuery {
+    /// The stage whose checks these are.
+    pub stage: String,
+    /// The commit.
+    pub sha: String,
+    /// The check names the policy declares for the stage (empty: all).
+    pub names: Vec<String>,
+    /// Results that started before this instant are not needed (a source may still return them).
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl CheckQuery {
+    /// Results of `names` for `sha` in `stage`.
+    pub fn new(stage: impl Into<String>, sha: impl Into<String>, names: Vec<String>) -> Self {
+        Self { stage: stage.into(), sha: sha.into(), names, since: None }
+    }
+
+    /// Only results that started at or after `since` are needed.
+    pub fn since(mut self, since: Option<DateTime<Utc>>) -> Self {
+        self.since = since;
+        self
+    }
+}
+
+/// Results of recurring checks (nightly integration, system, data-quality …).
+///
+/// # Contract
+/// - Returns results for `query.sha` only, with every result whose name is in
+///   `query.names` (all names when empty) that started at or after
+///   `query.since`; it may return more (the gate filters), never fewer.
+/// - Each result's `sha` is the commit it ran against; `finished_at` is set
+///   exactly when the status is finished.
+/// - No results is `Ok(vec![])`, not an error.
+#[async_trait]
+pub trait CheckSource: fmt::Debug + Send + Sync {
+    /// The results for a commit.
+    async fn checks(&self, query: &CheckQuery) -> Result<Vec<CheckResult>>;
+}
+
+/// Approval records for promotions.
+///
+/// # Contract
+/// - [`approvals`](Self::approvals) returns every record for promotions of
+///   `sha` into `stage` (approvals, rejections, withdrawals), each with the
+///   time it was made. Records for other commits or stages may be returned
+///   and are ignored by the gate. `roles` may be empty: the engine fills in
+///   the roles each approver holds now from the [`Directory`].
+/// - [`submit`](Self::submit) records a decision through this source, when
+///   it can (a native store, an approval job, a deployment review); a source
+///   that cannot returns [`Error::Unsupported`](crate::Error::Unsupported). After
+///   `submit` returns, `approvals` includes the record.
+#[async_trait]
+pub trait ApprovalSource: fmt::Debug + Send + Sync {
+    /// Records for promotions of `sha` into `stage`.
+    async fn approvals(&self, stage: &str, sha: &str) -> Result<Vec<ApprovalRecord>>;
+    /// Record a decision through this source.
+    async fn submit(&self, record: &ApprovalRecord) -> Result<()>;
+}
+
+/// Who holds which role.
+///
+/// # Contract
+/// - [`roles`](Self::roles) returns the roles `person` holds now; someone
+///   unknown holds none (`Ok(vec![])`), which is not an error.
+#[async_trait]
+pub trait Directory: fmt::Debug + Send + Sync {
+    /// The roles `person` holds now.
+    async fn roles(&self, person: &str) -> Result<Vec<Role>>;
+}
+
+/// Files changed between two commits.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ChangedFiles {
+    /// Paths changed, added, removed, or renamed (both the old and the new path).
+    pub files: Vec<String>,
+    /// `false` when the list may be incomplete (truncated, or the commits
+    /// diverged): callers must then assume anything changed.
+    pub complete: bool,
+}
+
+/// The source-control host: what changed, and who wrote it.
+///
+/// # Contract
+/// - [`changed_files`](Self::changed_files) lists the paths changed from
+///   `base` to `head`; when it cannot tell for sure it says so with
+///   `complete: false` rather than failing. Unknown commits are
+///   [`Error::NotFound`](crate::Error::NotFound).
+/// - [`authors`](Self::authors) lists the distinct authors of the commits in
+///   `(base, head]` (all ancestors of `head` when `base` is `None`).
+#[async_trait]
+pub trait SourceControl: fmt::Debug + Send + Sync {
+    /// Paths changed from `base` to `head`.
+    async fn changed_files(&self, base: &str, head: &str) -> Result<ChangedFiles>;
+    /// Authors of the commits after `base` up to `head`.
+    async fn authors(&self, base: Option<&str>, head: &str) -> Result<Vec<Person>>;
+}
+
+/// A stored document and its version.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// The document's key, e.g. `promotion/9fceb02`.
+    pub key: String,
+    /// Its version: 1 when first written, one more on each write.
+    pub version: u64,
+    /// Its content.
+    pub value: serde_json::Value,
+}
+
+/// One write of a [`StateStore::commit`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Write {
+    /// Create or replace a document. `expected` is the version read
+    /// (`None`: the document must not exist yet).
+    Put {
+        /// The key.
+        key: String,
+        /// The version the writer read.
+        expected: Option<u64>,
+        /// The new content.
+        value: serde_json::Value,
+    },
+    /// Remove a document at the version read.
+    Delete {
+        /// The key.
+        key: String,
+        /// The version the writer read.
+        expected: u64,
+    },
+}
+
+impl Write {
+    /// The key written.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Put { key, .. } | Self::Delete { key, .. } => key,
+        }
+    }
+}
+
+/// An event worth keeping forever: who did what to which candidate, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Who: a person, or `engine`.
+    pub actor: String,
+    /// What, e.g. `deploy.triggered`, `approval.recorded`, `override.refused`.
+    pub action: String,
+    /// Which candidate or environment.
+    pub subject: String,
+    /// Details, as a sentence a person can read.
+    pub message: String,
+}
+
+/// An [`AuditEntry`] as stored: numbered and chained to the one before by hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// 1 for the first entry, one more for each after.
+    pub seq: u64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// The hash of the entry before (64 zeros for the first).
+    pub prev: String,
+    /// The SHA-256 of `prev` and this entry.
+    pub hash: String,
+}
+
+/// Promotion state and the audit log.
+///
+/// # Contract
+/// - Documents are versioned. [`commit`](Self::commit) applies all its
+///   writes and appends all its audit entries, or none of them: if any
+///   write's `expected` version differs from the stored one it fails with
+///   [`Error::Conflict`](crate::Error::Conflict) and changes nothing. A stale
+///   write is a conflict, never a lost update.
+/// - Versions start at 1 and grow by one per write of a key.
+/// - [`list`](Self::list) returns the documents whose key starts with
+///   `prefix`, ordered by key.
+/// - The audit log is append-only: records are numbered from 1 without gaps
+///   and each carries the hash of the one before;
+///   [`audit`](Self::audit) returns them in order.
+#[async_trait]
+pub trait StateStore: fmt::Debug + Send + Sync {
+    /// The document at `key`.
+    async fn get(&self, key: &str) -> Result<Option<Document>>;
+    /// The documents whose keys start with `prefix`, ordered by key.
+    async fn list(&self, prefix: &str) -> Result<Vec<Document>>;
+    /// Apply `writes` and append `audit`, all or nothing; returns the new versions of the writes' keys.
+    async fn commit(&self, writes: Vec<Write>, audit: Vec<AuditEntry>) -> Result<Vec<u64>>;
+    /// The audit records with `seq > after`, in order.
+    async fn audit(&self, after: u64) -> Result<Vec<AuditRecord>>;
+}
+
+/// The time, read in one place so tests can set it.
+///
+/// # Contract
+/// - `now` never goes backwards for a [`SystemClock`]; a manual clock does
+///   what its test tells it.
+pub trait Clock: fmt::Debug + Send + Sync {
+    /// The current instant.
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The operating system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// A clock that only moves when told: for tests and simulations.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: std::sync::Arc<std::sync::Mutex<DateTime<Utc>>>,
+}
+
+impl ManualClock {
+    /// A clock reading `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self { now: std::sync::Arc::new(std::sync::Mutex::new(start)) }
+    }
+
+    /// Set the time (it may go backwards: a simulated clock jump).
+    pub fn set(&self, to: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = to;
+    }
+
+    /// Move the time forward by `by`.
+    pub fn advance(&self, by: chrono::TimeDelta) {
+        let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
+        *now = now.checked_add_signed(by).unwrap_or(*now);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a backend learned from outside (a webhook, a poll) that the engine
+/// should take into account. Webhook parsers of the backends produce these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Notice {
+    /// A CI run changed status.
+    RunChanged {
+        /// The run.
+        run: RunId,
+        /// Its idempotency key, when the payload carries it.
+        key: Option<IdempotencyKey>,
+        /// Its new status.
+        status: RunStatus,
+        /// When it changed.
+        at: DateTime<Utc>,
+    },
+    /// A check result arrived.
+    CheckReported(CheckResult),
+    /// An approval, rejection or withdrawal arrived.
+    ApprovalReported(ApprovalRecord),
+    /// A commit was merged to trunk.
+    Merged {
+        /// The merged commit.
+        sha: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// A system asks whether `sha` may enter `stage` now (e.g. a GitHub
+    /// deployment protection rule); answer through the backend that asked.
+    GateRequested {
+        /// The stage to enter.
+        stage: String,
+        /// The commit.
+        sha: String,
+        /// Backend-specific data needed to answer (e.g. a callback URL).
+        reply_to: String,
+    },
+}

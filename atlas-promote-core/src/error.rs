@@ -1,0 +1,118 @@
+//! The core's error type, shared by every backend trait.
+
+/// A boxed error from a backend or the operating system.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong talking to a backend, a store, or the engine.
+///
+/// Backends keep private error enums and convert them into this one, saying
+/// whether a failure is [temporary](Error::is_temporary) (worth retrying) or
+/// permanent.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The thing asked for does not exist.
+    #[error("{backend}: {what} not found")]
+    NotFound {
+        /// The backend or store that was asked.
+        backend: String,
+        /// What was looked for.
+        what: String,
+    },
+    /// A write was based on a stale version: someone else wrote first.
+    #[error("conflict on {key}: expected version {expected:?}, found {found:?}")]
+    Conflict {
+        /// The document's key.
+        key: String,
+        /// The version the writer read (`None`: it expected no document).
+        expected: Option<u64>,
+        /// The version in the store (`None`: there is no document).
+        found: Option<u64>,
+    },
+    /// Another process holds the store.
+    #[error("store {path} is locked by another process")]
+    Locked {
+        /// The store's location.
+        path: String,
+    },
+    /// Stored data is unreadable: written by another version, or damaged.
+    #[error("store {path} is corrupt: {message}")]
+    Corrupt {
+        /// Where.
+        path: String,
+        /// What is wrong, and where in the file.
+        message: String,
+    },
+    /// The caller is not allowed to do this.
+    #[error("refused: {reason}")]
+    Refused {
+        /// Why, as a sentence.
+        reason: String,
+    },
+    /// The backend does not offer this operation.
+    #[error("{backend} does not support {operation}")]
+    Unsupported {
+        /// The backend.
+        backend: String,
+        /// The operation asked for.
+        operation: String,
+    },
+    /// The request does not make sense (a bad argument or configuration).
+    #[error("invalid {what}: {message}")]
+    Invalid {
+        /// What was invalid.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// A backend call failed.
+    #[error("{backend} {operation} failed: {source}")]
+    Backend {
+        /// The backend, e.g. `circleci`.
+        backend: String,
+        /// The operation, e.g. `trigger pipeline`.
+        operation: String,
+        /// Whether retrying later may succeed.
+        temporary: bool,
+        /// The underlying failure.
+        source: BoxError,
+    },
+    /// A state transition that makes no sense now.
+    #[error(transparent)]
+    Transition(#[from] crate::machine::TransitionError),
+    /// A gate that the policy does not have.
+    #[error(transparent)]
+    Gate(#[from] crate::gate::GateError),
+    /// An I/O failure of a local store.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Whether retrying the same operation later may succeed.
+    pub fn is_temporary(&self) -> bool {
+        match self {
+            Self::Backend { temporary, .. } => *temporary,
+            Self::Conflict { .. } | Self::Locked { .. } | Self::Io { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// A backend failure.
+    pub fn backend(
+        backend: impl Into<String>,
+        operation: impl Into<String>,
+        temporary: bool,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        Self::Backend { backend: backend.into(), operation: operation.into(), temporary, source: source.into() }
+    }
+}
