@@ -16,6 +16,7 @@
 pub mod backend;
 pub mod decision;
 mod duration;
+pub mod engine;
 mod error;
 pub mod evidence;
 mod file;
@@ -31,6 +32,7 @@ pub use backend::{
 };
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
+pub use engine::{Plan, PlanStep, Promoter, PromoterBuilder, Tick};
 pub use error::{BoxError, Error, Result};
 pub use evidence::{
     ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, Origin,

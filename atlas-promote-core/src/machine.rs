@@ -386,6 +386,30 @@ impl Promotion {
         Self { candidate, seq, state, attempts: Default::default(), approvals_requested: BTreeSet::new() }
     }
 
+    /// The run a `Deploying` or `Flushing` promotion waits to start (its run
+    /// not yet known), rebuilt from the policy: what to trigger, or find by
+    /// its key, after a crash.
+    pub fn pending_run(&self, policy: &Policy) -> Option<RunRequest> {
+        let (stage, attempt, kind) = match &self.state {
+            State::Deploying { stage, attempt, run: None, .. } => (stage, *attempt, RunKind::Deploy),
+            State::Flushing { stage, attempt, run: None, .. } => (stage, *attempt, RunKind::Flush),
+            _ => return None,
+        };
+        let target = policy.stage(stage)?;
+        let (workflow, parameters) = match kind {
+            RunKind::Deploy => target.deploy.as_ref().map(|d| (&d.workflow, &d.parameters))?,
+            RunKind::Flush => target.flush.as_ref().map(|f| (&f.workflow, &f.parameters))?,
+        };
+        Some(RunRequest {
+            key: IdempotencyKey::new(&self.candidate.sha, stage, kind, attempt),
+            kind,
+            stage: stage.clone(),
+            candidate: self.candidate.clone(),
+            workflow: workflow.clone(),
+            parameters: parameters.clone(),
+        })
+    }
+
     /// Apply `event` at `now`: move to the next state and return the actions to perform.
     ///
     /// On error the promotion is unchanged.

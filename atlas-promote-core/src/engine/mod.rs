@@ -1,0 +1,693 @@
+//! The engine: a reconcile loop that moves candidates through the policy's
+//! stages (DESIGN §2, §5), in the style of kube-rs controllers.
+//!
+//! [`Promoter::tick`] reads the world through the backend traits, evaluates
+//! each candidate's gate, **persists the new state before acting**, then acts
+//! (triggers deploys and flushes, raises alerts, asks for approvals), and
+//! returns when it wants to be called next ([`Tick::next_wake`]). An
+//! embedding program calls `tick` on that schedule and whenever a webhook
+//! arrives ([`Promoter::handle`]).
+
+mod gather;
+mod operate;
+mod plan;
+pub mod records;
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::backend::{
+    ApprovalSource, CheckSource, CiProvider, Clock, Directory, SourceControl, StateStore, SystemClock,
+};
+use crate::backend::{AuditEntry, Notice, Run, RunStatus, Write};
+use crate::decision::{Decision, Verdict};
+use crate::error::{Error, Result};
+use crate::evidence::Origin;
+use crate::machine::{Action, Event, Promotion, State};
+use crate::policy::{Policy, Stage};
+
+pub use plan::{Plan, PlanStep};
+use records::{EnvironmentRecord, PromotionRecord, Versioned};
+
+/// Builds a [`Promoter`] from a policy and its backends.
+#[derive(Debug)]
+pub struct PromoterBuilder {
+    policy: Policy,
+    ci: Option<Arc<dyn CiProvider>>,
+    checks: Option<Arc<dyn CheckSource>>,
+    approvals: Vec<Arc<dyn ApprovalSource>>,
+    directory: Option<Arc<dyn Directory>>,
+    source_control: Option<Arc<dyn SourceControl>>,
+    store: Option<Arc<dyn StateStore>>,
+    clock: Arc<dyn Clock>,
+    id: String,
+    lease: TimeDelta,
+    poll: TimeDelta,
+}
+
+impl PromoterBuilder {
+    /// Start from `policy`; every backend but the clock must be set before [`build`](Self::build).
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy,
+            ci: None,
+            checks: None,
+            approvals: Vec::new(),
+            directory: None,
+            source_control: None,
+            store: None,
+            clock: Arc::new(SystemClock),
+            id: format!("engine-{}", std::process::id()),
+            lease: TimeDelta::minutes(10),
+            poll: TimeDelta::seconds(30),
+        }
+    }
+
+    /// The CI system that runs deploys and flushes.
+    pub fn with_ci(mut self, ci: Arc<dyn CiProvider>) -> Self {
+        self.ci = Some(ci);
+        self
+    }
+
+    /// Where recurring check results come from.
+    pub fn with_checks(mut self, checks: Arc<dyn CheckSource>) -> Self {
+        self.checks = Some(checks);
+        self
+    }
+
+    /// An approval source besides the engine's own (native) approvals; may be called several times.
+    pub fn with_approvals(mut self, approvals: Arc<dyn ApprovalSource>) -> Self {
+        self.approvals.push(approvals);
+        self
+    }
+
+    /// Who holds which role.
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// What changed between commits, and who wrote them.
+    pub fn with_source_control(mut self, source_control: Arc<dyn SourceControl>) -> Self {
+        self.source_control = Some(source_control);
+        self
+    }
+
+    /// Where promotion state and the audit log live.
+    pub fn with_store(mut self, store: Arc<dyn StateStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// This engine instance's name, recorded as the owner of the triggers it
+    /// starts. Give a restarted engine the same name so it resumes its own
+    /// pending triggers at once (default: `engine-<pid>`).
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = id.into();
+        self
+    }
+
+    /// How long a pending trigger stays with the engine that decided it
+    /// before another engine may take it over (default 10 minutes).
+    pub fn with_lease(mut self, lease: TimeDelta) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// How soon to look again at a run in flight (default 30 s).
+    pub fn with_poll_interval(mut self, poll: TimeDelta) -> Self {
+        self.poll = poll;
+        self
+    }
+
+    /// The engine; fails naming the first backend that is missing.
+    pub fn build(self) -> Result<Promoter> {
+        let missing = |what: &str| Error::Invalid {
+            what: "promoter".into(),
+            message: format!("no {what} was given (PromoterBuilder::with_{what})"),
+        };
+        Ok(Promoter {
+            policy: Arc::new(self.policy),
+            ci: self.ci.ok_or_else(|| missing("ci"))?,
+            checks: self.checks.ok_or_else(|| missing("checks"))?,
+            approvals: self.approvals,
+            directory: self.directory.ok_or_else(|| missing("directory"))?,
+            source_control: self.source_control.ok_or_else(|| missing("source_control"))?,
+            store: self.store.ok_or_else(|| missing("store"))?,
+            clock: self.clock,
+            id: self.id,
+            lease: self.lease,
+            poll: self.poll,
+        })
+    }
+}
+
+/// The engine: moves candidates through a policy's stages. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Promoter {
+    policy: Arc<Policy>,
+    ci: Arc<dyn CiProvider>,
+    checks: Arc<dyn CheckSource>,
+    approvals: Vec<Arc<dyn ApprovalSource>>,
+    directory: Arc<dyn Directory>,
+    source_control: Arc<dyn SourceControl>,
+    store: Arc<dyn StateStore>,
+    clock: Arc<dyn Clock>,
+    id: String,
+    lease: TimeDelta,
+    poll: TimeDelta,
+}
+
+/// What one [`Promoter::tick`] saw and did.
+#[derive(Debug)]
+pub struct Tick {
+    /// The instant of the tick.
+    pub at: DateTime<Utc>,
+    /// When to call `tick` again at the latest (a gate opens, a run needs
+    /// polling); `None`: only when something happens.
+    pub next_wake: Option<DateTime<Utc>>,
+    /// Every gate decision made, in order.
+    pub decisions: Vec<Decision>,
+    /// Every action performed: triggers, approval requests, alerts, rollbacks, audit entries.
+    pub actions: Vec<Action>,
+    /// Candidates the engine could not move this time, and why; the others moved on.
+    pub failures: Vec<(String, Error)>,
+}
+
+impl Tick {
+    fn new(at: DateTime<Utc>) -> Self {
+        Self { at, next_wake: None, decisions: Vec::new(), actions: Vec::new(), failures: Vec::new() }
+    }
+
+    fn wake(&mut self, at: DateTime<Utc>) {
+        self.next_wake = Some(self.next_wake.map_or(at, |w| w.min(at)));
+    }
+
+    /// Whether nothing happened: no transition, no action, no failure.
+    pub fn is_idle(&self) -> bool {
+        self.actions.is_empty() && self.failures.is_empty()
+    }
+}
+
+impl fmt::Display for Tick {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for action in &self.actions {
+            match action {
+                Action::Audit(e) => writeln!(f, "{} {}", e.at.format("%a %Y-%m-%d %H:%M"), e.message)?,
+                Action::Alert { message, .. } => writeln!(f, "ALERT {message}")?,
+                Action::RequestApprovals { stage, sha, short } => {
+                    let roles: Vec<String> = short.iter().map(|s| format!("{} {}", s.need - s.have, s.role)).collect();
+                    writeln!(f, "approval requested for {sha} into {stage}: {}", roles.join(", "))?
+                }
+                _ => {}
+            }
+        }
+        for (subject, error) in &self.failures {
+            writeln!(f, "FAILED {subject}: {error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One promotion, as the engine saw it at the start of a tick.
+#[derive(Debug, Clone)]
+struct Row {
+    key: String,
+    sha: String,
+    seq: u64,
+    origin: Origin,
+    branch: Option<String>,
+    stage: Option<usize>,
+    ended: bool,
+    awaits_gate: bool,
+}
+
+/// Every promotion, as the engine saw them at the start of a tick.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    rows: Vec<Row>,
+}
+
+impl Promoter {
+    /// Start building an engine for `policy`.
+    pub fn builder(policy: Policy) -> PromoterBuilder {
+        PromoterBuilder::new(policy)
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// The current time of the engine's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// Reconcile every active candidate once.
+    ///
+    /// A failure with one candidate is reported in [`Tick::failures`] and
+    /// does not stop the others; only a failure to read the store is an error.
+    #[tracing::instrument(skip(self), fields(engine = %self.id))]
+    pub async fn tick(&self) -> Result<Tick> {
+        let now = self.clock.now();
+        let mut tick = Tick::new(now);
+        let mut records = self.promotions().await?;
+        records.sort_by_key(|r| r.value.promotion.seq);
+        let snapshot = Snapshot {
+            rows: records
+                .iter()
+                .map(|r| {
+                    let p = &r.value.promotion;
+                    Row {
+                        key: r.key.clone(),
+                        sha: p.candidate.sha.clone(),
+                        seq: p.seq,
+                        origin: p.candidate.origin,
+                        branch: p.candidate.branch.clone(),
+                        stage: self.policy.stage_index(p.state.stage()),
+                        ended: p.state.is_ended(),
+                        awaits_gate: p.state.awaits_gate(),
+                    }
+                })
+                .collect(),
+        };
+        for record in records {
+            if record.value.promotion.state.is_ended() {
+                continue;
+            }
+            let key = record.key.clone();
+            if let Err(error) = self.reconcile(&key, &snapshot, now, &mut tick).await {
+                tracing::warn!(candidate = %key, %error, "reconcile failed");
+                tick.failures.push((key, error));
+            }
+        }
+        Ok(tick)
+    }
+
+    /// Tick until nothing more happens at this instant (at most `limit` ticks); returns every tick's report.
+    pub async fn run_until_idle(&self, limit: usize) -> Result<Vec<Tick>> {
+        let mut ticks = Vec::new();
+        for _ in 0..limit {
+            let tick = self.tick().await?;
+            let idle = tick.is_idle();
+            ticks.push(tick);
+            if idle {
+                break;
+            }
+        }
+        Ok(ticks)
+    }
+
+    /// Take a notice from a webhook into account, then reconcile.
+    pub async fn handle(&self, notice: Notice) -> Result<Tick> {
+        if let Notice::Merged { sha, at } = &notice {
+            let authors = self.source_control.authors(None, sha).await?;
+            let candidate =
+                crate::evidence::Candidate { created_at: Some(*at), ..crate::Candidate::trunk(sha.clone(), authors) };
+            self.merged(candidate, *at).await?;
+        }
+        self.tick().await
+    }
+
+    pub(crate) async fn promotions(&self) -> Result<Vec<Versioned<PromotionRecord>>> {
+        self.store.list("promotion/").await?.into_iter().map(records::decode).collect()
+    }
+
+    async fn reconcile(&self, key: &str, snapshot: &Snapshot, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
+        let Some(doc) = self.store.get(key).await? else { return Ok(()) };
+        let record: Versioned<PromotionRecord> = records::decode(doc)?;
+        match &record.value.promotion.state {
+            State::UnderReview { .. } | State::Merged { .. } | State::Live { .. } => {
+                self.advance(record, snapshot, now, tick).await
+            }
+            State::Deploying { run: None, .. } | State::Flushing { run: None, .. } => {
+                self.start_run(record, now, tick).await
+            }
+            State::Deploying { run: Some(_), .. } | State::Flushing { run: Some(_), .. } => {
+                self.follow_run(record, now, tick).await
+            }
+            State::Failed { .. } | State::Superseded { .. } | State::RolledBack { .. } => Ok(()),
+        }
+    }
+
+    /// The stage a promotion heads for next, if it moves on by itself.
+    fn target(&self, record: &PromotionRecord) -> Option<&Stage> {
+        let promotion = &record.promotion;
+        let here = self.policy.stage_index(promotion.state.stage())?;
+        match promotion.candidate.origin {
+            Origin::Branch => {
+                let target = record.target.as_deref()?;
+                let t = self.policy.stage(target)?;
+                (matches!(promotion.state, State::UnderReview { .. }) && t.ephemeral).then_some(t)
+            }
+            Origin::Trunk => self.policy.stages[here + 1..].iter().find(|s| !s.ephemeral),
+        }
+    }
+
+    /// The newer candidate that makes this waiting one pointless, if any: a
+    /// newer commit of the same line (trunk, or the same branch) that is
+    /// past this one's stage, or waits on the same gate.
+    fn superseded_by<'s>(&self, key: &str, promotion: &Promotion, snapshot: &'s Snapshot) -> Option<&'s str> {
+        if promotion.candidate.origin == Origin::Trunk && matches!(promotion.state, State::UnderReview { .. }) {
+            // Pull requests are independent of each other.
+            return None;
+        }
+        let here = self.policy.stage_index(promotion.state.stage());
+        snapshot
+            .rows
+            .iter()
+            .filter(|r| {
+                r.key != key
+                    && !r.ended
+                    && r.seq > promotion.seq
+                    && r.origin == promotion.candidate.origin
+                    && r.branch == promotion.candidate.branch
+                    && (r.stage > here || (r.stage == here && r.awaits_gate))
+            })
+            .map(|r| r.sha.as_str())
+            .next_back()
+    }
+
+    async fn advance(
+        &self,
+        mut record: Versioned<PromotionRecord>,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+        tick: &mut Tick,
+    ) -> Result<()> {
+        let promotion = record.value.promotion.clone();
+        if matches!(promotion.state, State::Live { .. }) {
+            self.monitor(&mut record, now, tick).await?;
+        }
+        if let Some(by) = self.superseded_by(&record.key, &promotion, snapshot) {
+            let reason = format!("{by} is newer and heads for the same stages; only the newest moves on");
+            let event = Event::Superseded { by: by.to_owned(), reason };
+            return self.transition(record, event, now, Extra::default(), tick).await.map(|_| ());
+        }
+        let Some(target) = self.target(&record.value) else { return Ok(()) };
+        let from = promotion.state.stage().to_owned();
+        let gate = self.policy.gate(&from, &target.name)?;
+        let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
+        let decision = gate.evaluate(&evidence, now);
+        tracing::debug!(sha = %promotion.candidate.sha, from = %from, to = %target.name, verdict = %decision.verdict, "gate evaluated");
+        tick.decisions.push(decision.clone());
+        if let Verdict::Wait { until } = decision.verdict {
+            tick.wake(until);
+        }
+        if matches!(promotion.state, State::UnderReview { .. }) && promotion.candidate.origin == Origin::Trunk {
+            // A pull request enters trunk by being merged, not by the engine.
+            return Ok(());
+        }
+        let env_key = records::environment_key(&target.name, &promotion.candidate);
+        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        if self.held(&target.name).await?.is_some() {
+            return Ok(());
+        }
+        if decision.is_allowed() {
+            if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
+                tick.wake(now + self.poll);
+                return Ok(());
+            }
+            let flush_required = self.flush_required(target, &env.value, &promotion.candidate.sha).await?;
+            env.value.in_flight = Some(record.key.clone());
+            let event = Event::GateDecided { decision, flush_required };
+            let record = self.transition(record, event, now, Extra::writes(vec![env.write()?]), tick).await?;
+            return self.start_run(record, now, tick).await;
+        }
+        let event = Event::GateDecided { decision, flush_required: false };
+        let mut trial = promotion.clone();
+        if trial.apply(event.clone(), &self.policy, now)?.is_empty() {
+            return Ok(());
+        }
+        self.transition(record, event, now, Extra::default(), tick).await.map(|_| ())
+    }
+
+    /// Apply `event`, commit the new state (with `extra` writes and audit
+    /// entries, and those the event produced) and only then perform the
+    /// non-audit actions.
+    async fn transition(
+        &self,
+        mut record: Versioned<PromotionRecord>,
+        event: Event,
+        now: DateTime<Utc>,
+        extra: Extra,
+        tick: &mut Tick,
+    ) -> Result<Versioned<PromotionRecord>> {
+        let actions = record.value.promotion.apply(event, &self.policy, now)?;
+        record.value.owner = self.id.clone();
+        record.value.owned_at = now;
+        let mut writes = vec![record.write()?];
+        writes.extend(extra.writes);
+        let mut audit = extra.audit;
+        audit.extend(audit_entries(actions.clone()));
+        for entry in &audit {
+            tick.actions.push(Action::Audit(entry.clone()));
+        }
+        let versions = self.store.commit(writes, audit).await?;
+        record.version = versions.first().copied();
+        for action in actions.into_iter().filter(|a| !matches!(a, Action::Audit(_))) {
+            self.perform(action, now, tick).await?;
+        }
+        Ok(record)
+    }
+
+    /// Perform one action whose state change is already stored.
+    async fn perform(&self, action: Action, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
+        match &action {
+            // Triggers are started by `start_run`, which finds the run by its key first.
+            Action::Trigger(_) => {}
+            Action::RollBack { stage, reason } => {
+                tick.actions.push(action.clone());
+                return Box::pin(self.roll_back_inner(stage, "engine", reason, now, tick)).await;
+            }
+            _ => {}
+        }
+        tick.actions.push(action);
+        Ok(())
+    }
+
+    /// Start the run a promotion waits for: find it by its idempotency key
+    /// (it may have started before a crash), else trigger it.
+    async fn start_run(&self, record: Versioned<PromotionRecord>, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
+        let Some(request) = record.value.promotion.pending_run(&self.policy) else { return Ok(()) };
+        let mut record = record;
+        if record.value.owner != self.id {
+            if now < record.value.owned_at + self.lease {
+                // Another engine decided this step and is starting it.
+                tick.wake(record.value.owned_at + self.lease);
+                return Ok(());
+            }
+            record.value.owner = self.id.clone();
+            record.value.owned_at = now;
+            let versions = self.store.commit(vec![record.write()?], Vec::new()).await?;
+            record.version = versions.first().copied();
+        }
+        let run = match self.ci.find(&request.key).await? {
+            Some(run) => run,
+            None => {
+                let span = tracing::info_span!("trigger", key = %request.key, stage = %request.stage);
+                let _guard = span.enter();
+                let run = self.ci.trigger(&request).await?;
+                tick.actions.push(Action::Trigger(request.clone()));
+                run
+            }
+        };
+        let event = match request.kind {
+            crate::RunKind::Deploy => Event::DeployStarted { stage: request.stage.clone(), run: run.id.clone() },
+            crate::RunKind::Flush => Event::FlushStarted { stage: request.stage.clone(), run: run.id.clone() },
+        };
+        let record = self.transition(record, event, now, Extra::default(), tick).await?;
+        self.settle(record, run, now, tick).await
+    }
+
+    async fn follow_run(&self, record: Versioned<PromotionRecord>, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
+        let run_id = match &record.value.promotion.state {
+            State::Deploying { run: Some(run), .. } | State::Flushing { run: Some(run), .. } => run.clone(),
+            _ => return Ok(()),
+        };
+        let run = self.ci.status(&run_id).await?;
+        self.settle(record, run, now, tick).await
+    }
+
+    /// Feed a run's status to the promotion waiting on it.
+    async fn settle(
+        &self,
+        record: Versioned<PromotionRecord>,
+        run: Run,
+        now: DateTime<Utc>,
+        tick: &mut Tick,
+    ) -> Result<()> {
+        let (stage, deploying) = match &record.value.promotion.state {
+            State::Deploying { stage, .. } => (stage.clone(), true),
+            State::Flushing { stage, .. } => (stage.clone(), false),
+            _ => return Ok(()),
+        };
+        let at = run.finished_at.unwrap_or(now);
+        let event = match (&run.status, deploying) {
+            (RunStatus::Succeeded, true) => Event::DeploySucceeded { stage: stage.clone(), at },
+            (RunStatus::Succeeded, false) => Event::FlushSucceeded { stage: stage.clone(), at },
+            (RunStatus::Failed | RunStatus::Cancelled, true) => {
+                Event::DeployFailed { stage: stage.clone(), reason: format!("run {} {}", run.id, run.status) }
+            }
+            (RunStatus::Failed | RunStatus::Cancelled, false) => {
+                Event::FlushFailed { stage: stage.clone(), reason: format!("run {} {}", run.id, run.status) }
+            }
+            _ => {
+                tick.wake(now + self.poll);
+                return Ok(());
+            }
+        };
+        let env_key = records::environment_key(&stage, &record.value.promotion.candidate);
+        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        let mut promotion = record.value.promotion.clone();
+        promotion.apply(event.clone(), &self.policy, now)?;
+        let mut extra = Extra::default();
+        match &promotion.state {
+            State::Flushing { .. } | State::Live { .. } if deploying => {
+                // The deploy succeeded: the candidate is what runs here now.
+                let old = env.value.live.replace(record.key.clone());
+                env.value.live_sha = Some(promotion.candidate.sha.clone());
+                if let Some(old) = old.filter(|o| *o != record.key) {
+                    extra = self.replace_live(&old, &stage, &promotion.candidate.sha, now).await?;
+                    env.value.previous.push(old);
+                }
+                if matches!(promotion.state, State::Live { .. }) {
+                    env.value.in_flight = None;
+                }
+            }
+            _ => env.value.in_flight = None,
+        }
+        extra.writes.insert(0, env.write()?);
+        let record = self.transition(record, event, now, extra, tick).await?;
+        if matches!(record.value.promotion.state, State::Flushing { run: None, .. }) {
+            return Box::pin(self.start_run(record, now, tick)).await;
+        }
+        Ok(())
+    }
+
+    /// The promotion that was live in `stage` is replaced by `by`: it is
+    /// superseded there unless it already moved on (or was rolled back).
+    async fn replace_live(&self, old_key: &str, stage: &str, by: &str, now: DateTime<Utc>) -> Result<Extra> {
+        let Some(doc) = self.store.get(old_key).await? else { return Ok(Extra::default()) };
+        let mut old: Versioned<PromotionRecord> = records::decode(doc)?;
+        if !matches!(&old.value.promotion.state, State::Live { stage: s, .. } if s == stage) {
+            return Ok(Extra::default());
+        }
+        let reason = format!("{by} went live in {stage}");
+        let actions = old.value.promotion.apply(Event::Superseded { by: by.to_owned(), reason }, &self.policy, now)?;
+        Ok(Extra { writes: vec![old.write()?], audit: audit_entries(actions) })
+    }
+
+    /// Whether pipeline code changed between what is live in `target` and `sha`.
+    async fn flush_required(&self, target: &Stage, env: &EnvironmentRecord, sha: &str) -> Result<bool> {
+        let Some(flush) = &target.flush else { return Ok(false) };
+        let Some(live) = &env.live_sha else { return Ok(true) };
+        if live == sha {
+            return Ok(false);
+        }
+        let changed = self.source_control.changed_files(live, sha).await?;
+        if !changed.complete {
+            return Ok(true);
+        }
+        let mut builder = globset::GlobSetBuilder::new();
+        for pattern in &flush.paths {
+            let glob = globset::GlobBuilder::new(pattern).literal_separator(true).build().map_err(|e| {
+                Error::Invalid { what: format!("flush path of stage {}", target.name), message: e.to_string() }
+            })?;
+            builder.add(glob);
+        }
+        let set = builder.build().map_err(|e| Error::Invalid {
+            what: format!("flush paths of stage {}", target.name),
+            message: e.to_string(),
+        })?;
+        Ok(changed.files.iter().any(|f| set.is_match(f)))
+    }
+
+    /// Act on monitored check results in the environment `record` is live in.
+    async fn monitor(
+        &self,
+        record: &mut Versioned<PromotionRecord>,
+        now: DateTime<Utc>,
+        tick: &mut Tick,
+    ) -> Result<()> {
+        let State::Live { stage, deployed_at, .. } = &record.value.promotion.state else { return Ok(()) };
+        let Some(monitor) = self.policy.stage(stage).and_then(|s| s.monitor.clone()) else { return Ok(()) };
+        let (stage, deployed_at) = (stage.clone(), *deployed_at);
+        let env_key = records::environment_key(&stage, &record.value.promotion.candidate);
+        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        if env.value.live.as_deref() != Some(record.key.as_str()) {
+            return Ok(());
+        }
+        let sha = record.value.promotion.candidate.sha.clone();
+        let query = crate::CheckQuery::new(stage.clone(), sha, vec![monitor.check.clone()]).since(Some(deployed_at));
+        let seen = env.value.monitored_until.unwrap_or(deployed_at);
+        let mut fresh: Vec<_> = self
+            .checks
+            .checks(&query)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.name == monitor.check && r.started_at >= deployed_at && r.finished_at.is_some_and(|f| f > seen)
+            })
+            .collect();
+        if fresh.is_empty() {
+            return Ok(());
+        }
+        fresh.sort_by_key(|r| r.finished_at);
+        env.value.monitored_until = fresh.last().and_then(|r| r.finished_at);
+        let mut promotion = record.value.promotion.clone();
+        let mut actions = Vec::new();
+        for result in fresh {
+            actions.extend(promotion.apply(Event::CheckReported(result), &self.policy, now)?);
+        }
+        let audit = audit_entries(actions.clone());
+        self.store.commit(vec![env.write()?], audit.clone()).await?;
+        tick.actions.extend(audit.into_iter().map(Action::Audit));
+        for action in actions.into_iter().filter(|a| !matches!(a, Action::Audit(_))) {
+            self.perform(action, now, tick).await?;
+        }
+        // The monitor may have rolled this candidate back: read it again.
+        if let Some(doc) = self.store.get(&record.key).await? {
+            *record = records::decode(doc)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes and audit entries to commit together with a transition.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    writes: Vec<Write>,
+    audit: Vec<AuditEntry>,
+}
+
+impl Extra {
+    fn writes(writes: Vec<Write>) -> Self {
+        Self { writes, audit: Vec::new() }
+    }
+}
+
+/// The audit entries among `actions`.
+fn audit_entries(actions: Vec<Action>) -> Vec<AuditEntry> {
+    actions
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Audit(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}

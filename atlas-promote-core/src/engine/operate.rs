@@ -1,0 +1,313 @@
+//! What people (and webhooks) tell the engine: merges, branch builds,
+//! approvals, holds, overrides, rollbacks and retries.
+
+use chrono::{DateTime, Utc};
+
+use crate::backend::AuditEntry;
+use crate::error::{Error, Result};
+use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
+use crate::machine::{Event, Promotion, State};
+
+use super::records::{self, ApprovalsRecord, EnvironmentRecord, Hold, PromotionRecord, Versioned};
+use super::{Extra, Promoter, Tick, audit_entries};
+
+impl Promoter {
+    fn new_record(&self, promotion: Promotion, target: Option<String>, now: DateTime<Utc>) -> PromotionRecord {
+        PromotionRecord { promotion, target, owner: self.id.clone(), owned_at: now }
+    }
+
+    async fn next_seq(&self) -> Result<Versioned<u64>> {
+        records::read_or_default(&*self.store, "meta/seq").await.map(|mut v: Versioned<u64>| {
+            v.value += 1;
+            v
+        })
+    }
+
+    /// The promotion of this trunk commit (or, failing that, of a branch build of it).
+    pub async fn promotion(&self, sha: &str) -> Result<Versioned<PromotionRecord>> {
+        if let Some(doc) = self.store.get(&format!("promotion/trunk/{sha}")).await? {
+            return records::decode(doc);
+        }
+        self.promotions()
+            .await?
+            .into_iter()
+            .rev()
+            .find(|r| r.value.promotion.candidate.sha == sha)
+            .ok_or_else(|| Error::NotFound { backend: "engine".into(), what: format!("candidate {sha}") })
+    }
+
+    /// Every promotion the engine knows, oldest first.
+    pub async fn all(&self) -> Result<Vec<Promotion>> {
+        let mut all: Vec<Promotion> = self.promotions().await?.into_iter().map(|r| r.value.promotion).collect();
+        all.sort_by_key(|p| p.seq);
+        Ok(all)
+    }
+
+    async fn create(&self, promotion: Promotion, target: Option<String>, message: String) -> Result<()> {
+        let now = self.clock.now();
+        let key = records::promotion_key(&promotion.candidate);
+        let seq = self.next_seq().await?;
+        let promotion = Promotion { seq: seq.value, ..promotion };
+        let record = Versioned { key, version: None, value: self.new_record(promotion, target, now) };
+        let audit = AuditEntry {
+            at: now,
+            actor: "engine".into(),
+            action: "candidate.registered".into(),
+            subject: record.value.promotion.candidate.sha.clone(),
+            message,
+        };
+        self.store.commit(vec![record.write()?, seq.write()?], vec![audit]).await.map(|_| ())
+    }
+
+    /// A pull request (or branch) is up for review: the engine reports its
+    /// review → trunk decision until it is merged.
+    pub async fn open_review(&self, candidate: Candidate) -> Result<()> {
+        let now = self.clock.now();
+        let message = format!("{} is up for review", candidate.sha);
+        self.create(Promotion::under_review(&self.policy, candidate, 0, now), None, message).await
+    }
+
+    /// `candidate` was merged to trunk at `at`: it starts its way to the environments.
+    pub async fn merged(&self, candidate: Candidate, at: DateTime<Utc>) -> Result<()> {
+        let now = self.clock.now();
+        let key = records::promotion_key(&candidate);
+        if let Some(doc) = self.store.get(&key).await? {
+            let record: Versioned<PromotionRecord> = records::decode(doc)?;
+            if matches!(record.value.promotion.state, State::UnderReview { .. }) {
+                let mut tick = Tick::new(now);
+                self.transition(record, Event::Merged { at }, now, Extra::default(), &mut tick).await?;
+            }
+            // Already merged: a repeated notice changes nothing.
+            return Ok(());
+        }
+        let message = format!("{} merged to trunk by {}", candidate.sha, candidate.authors.join(", "));
+        self.create(
+            Promotion::merged(&self.policy, Candidate { origin: Origin::Trunk, ..candidate }, 0, at),
+            None,
+            message,
+        )
+        .await
+    }
+
+    /// Deploy a branch build to the ephemeral environment `stage` (the
+    /// seed's ephemeral test image). It never goes further; a newer build of
+    /// the same branch replaces it there.
+    pub async fn deploy_branch(&self, candidate: Candidate, stage: &str) -> Result<()> {
+        let target = self.policy.stage(stage).ok_or_else(|| Error::Invalid {
+            what: "stage".into(),
+            message: format!("the policy has no stage {stage}"),
+        })?;
+        if !target.ephemeral {
+            return Err(Error::Refused {
+                reason: format!("{stage} is not an ephemeral environment; branch builds only go to ephemeral ones"),
+            });
+        }
+        if candidate.origin != Origin::Branch || candidate.branch.is_none() {
+            return Err(Error::Invalid {
+                what: "candidate".into(),
+                message: "a branch build needs origin = branch and the branch's name".into(),
+            });
+        }
+        let now = self.clock.now();
+        let message = format!(
+            "{} of branch {} asked for {stage}",
+            candidate.sha,
+            candidate.branch.as_deref().unwrap_or_default()
+        );
+        self.create(Promotion::under_review(&self.policy, candidate, 0, now), Some(stage.to_owned()), message).await
+    }
+
+    /// `person` approves, rejects or withdraws the promotion of `sha` into
+    /// `stage`. Recorded with the audit entry in one commit, so neither is
+    /// lost. A self-approval where the policy forbids it is refused (and the
+    /// refusal audited).
+    pub async fn approve(
+        &self,
+        person: &str,
+        stage: &str,
+        sha: &str,
+        decision: ApprovalDecision,
+    ) -> Result<ApprovalRecord> {
+        let now = self.clock.now();
+        let rule = self.policy.stage(stage).and_then(|s| s.approvals.as_ref()).ok_or_else(|| Error::Invalid {
+            what: "approval".into(),
+            message: format!("stage {stage} of policy {} needs no approvals", self.policy.name),
+        })?;
+        let promotion = self.promotion(sha).await?.value.promotion;
+        let roles = self.directory.roles(person).await?;
+        let record =
+            ApprovalRecord { approver: person.into(), roles, stage: stage.into(), sha: sha.into(), decision, at: now };
+        if rule.forbid_self_approval && decision == ApprovalDecision::Approve && promotion.candidate.is_author(person) {
+            let reason = format!(
+                "{person} authored {sha}; the policy forbids self-approval into {stage}, so another person must approve"
+            );
+            self.audit(person, "approval.refused", sha, reason.clone()).await?;
+            return Err(Error::Refused { reason });
+        }
+        let key = records::approvals_key(stage, sha);
+        let mut stored: Versioned<ApprovalsRecord> = records::read_or_default(&*self.store, &key).await?;
+        stored.value.records.push(record.clone());
+        let message = format!("{person} ({}) {decision}s {sha} into {stage}", record.roles.join(", "));
+        let entry = AuditEntry {
+            at: now,
+            actor: person.into(),
+            action: format!("approval.{decision}"),
+            subject: sha.into(),
+            message,
+        };
+        self.store.commit(vec![stored.write()?], vec![entry]).await?;
+        Ok(record)
+    }
+
+    async fn audit(&self, actor: &str, action: &str, subject: &str, message: String) -> Result<()> {
+        let entry = AuditEntry {
+            at: self.clock.now(),
+            actor: actor.into(),
+            action: action.into(),
+            subject: subject.into(),
+            message,
+        };
+        self.store.commit(Vec::new(), vec![entry]).await.map(|_| ())
+    }
+
+    /// The hold on `stage`, if the line is stopped there.
+    pub async fn held(&self, stage: &str) -> Result<Option<Hold>> {
+        match self.store.get(&records::hold_key(stage)).await? {
+            Some(doc) => Ok(records::decode::<Option<Hold>>(doc)?.value),
+            None => Ok(None),
+        }
+    }
+
+    /// Stop the line: nothing is promoted into `stage` until [`release`](Self::release).
+    pub async fn hold(&self, stage: &str, by: &str, reason: &str) -> Result<()> {
+        self.set_hold(stage, by, Some(reason)).await
+    }
+
+    /// Lift the hold on `stage`.
+    pub async fn release(&self, stage: &str, by: &str) -> Result<()> {
+        self.set_hold(stage, by, None).await
+    }
+
+    async fn set_hold(&self, stage: &str, by: &str, reason: Option<&str>) -> Result<()> {
+        if self.policy.stage(stage).is_none_or(|s| !s.is_environment()) {
+            return Err(Error::Invalid {
+                what: "stage".into(),
+                message: format!("{stage} is not an environment of the policy"),
+            });
+        }
+        let now = self.clock.now();
+        let key = records::hold_key(stage);
+        let mut hold: Versioned<Option<Hold>> = records::read_or_default(&*self.store, &key).await?;
+        hold.value = reason.map(|r| Hold { by: by.into(), reason: r.into(), at: now });
+        let (action, message) = match reason {
+            Some(r) => ("hold", format!("{by} stopped the line into {stage}: {r}")),
+            None => ("release", format!("{by} released {stage}")),
+        };
+        let entry = AuditEntry { at: now, actor: by.into(), action: action.into(), subject: stage.into(), message };
+        self.store.commit(vec![hold.write()?], vec![entry]).await.map(|_| ())
+    }
+
+    /// Override the gate out of the candidate's current stage, bypassing the
+    /// named blocker kinds, with a reason. Allowed only to people holding a
+    /// role the policy's `overrides` names; a refusal is audited too.
+    pub async fn override_gate(&self, sha: &str, by: &str, bypass: &[&str], reason: &str) -> Result<Tick> {
+        let now = self.clock.now();
+        let record = self.promotion(sha).await?;
+        let Some(target) = self.target(&record.value) else {
+            return Err(Error::Refused { reason: format!("{sha} is not waiting on a gate") });
+        };
+        let gate = self.policy.gate(record.value.promotion.state.stage(), &target.name)?;
+        let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
+        let decision = gate.evaluate(&evidence, now);
+        let to = target.name.clone();
+        let roles = self.directory.roles(by).await?;
+        let env_key = records::environment_key(&to, &record.value.promotion.candidate);
+        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
+            return Err(Error::Refused { reason: format!("a deploy into {to} is in flight; try again when it ends") });
+        }
+        let flush_required = self.flush_required(target, &env.value, sha).await?;
+        let event = Event::OverrideGranted {
+            decision,
+            by: by.into(),
+            roles,
+            bypass: bypass.iter().map(|s| s.to_string()).collect(),
+            reason: reason.into(),
+            flush_required,
+        };
+        let mut tick = Tick::new(now);
+        let mut trial = record.value.promotion.clone();
+        if let Err(e) = trial.apply(event.clone(), &self.policy, now) {
+            self.audit(by, "override.refused", sha, e.to_string()).await?;
+            return Err(Error::Refused { reason: e.reason });
+        }
+        env.value.in_flight = Some(record.key.clone());
+        let record = self.transition(record, event, now, Extra::writes(vec![env.write()?]), &mut tick).await?;
+        self.start_run(record, now, &mut tick).await?;
+        Ok(tick)
+    }
+
+    /// Roll `stage` back to its previous live commit.
+    pub async fn rollback(&self, stage: &str, by: &str, reason: &str) -> Result<Tick> {
+        let now = self.clock.now();
+        let mut tick = Tick::new(now);
+        self.roll_back_inner(stage, by, reason, now, &mut tick).await?;
+        Ok(tick)
+    }
+
+    pub(super) async fn roll_back_inner(
+        &self,
+        stage: &str,
+        by: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+        tick: &mut Tick,
+    ) -> Result<()> {
+        let env_key = format!("environment/{stage}");
+        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        if env.value.in_flight.is_some() {
+            return Err(Error::Refused {
+                reason: format!("a deploy into {stage} is in flight; roll back when it ends"),
+            });
+        }
+        let (Some(live_key), Some(previous_key)) = (env.value.live.clone(), env.value.previous.last().cloned()) else {
+            return Err(Error::Refused { reason: format!("{stage} has no earlier live commit to roll back to") });
+        };
+        let load = |key: String| async move {
+            let doc = self
+                .store
+                .get(&key)
+                .await?
+                .ok_or_else(|| Error::NotFound { backend: "engine".into(), what: format!("promotion {key}") })?;
+            records::decode::<PromotionRecord>(doc)
+        };
+        let mut live = load(live_key).await?;
+        let previous = load(previous_key).await?;
+        let rollback = Event::RollbackRequested { stage: stage.into(), by: by.into(), reason: reason.into() };
+        let audit = audit_entries(live.value.promotion.apply(rollback, &self.policy, now)?);
+        env.value.previous.pop();
+        env.value.in_flight = Some(previous.key.clone());
+        // The rolled-back candidate's new state is committed with the redeploy, all at once.
+        let extra = Extra { writes: vec![live.write()?, env.write()?], audit };
+        let redeploy = Event::Redeploy { stage: stage.into(), reason: format!("rollback by {by}: {reason}") };
+        let record = self.transition(previous, redeploy, now, extra, tick).await?;
+        self.start_run(record, now, tick).await
+    }
+
+    /// Retry the failed deploy of `sha` into `stage`.
+    pub async fn retry(&self, sha: &str, stage: &str, by: &str) -> Result<Tick> {
+        let now = self.clock.now();
+        let mut tick = Tick::new(now);
+        let record = self.promotion(sha).await?;
+        let env_key = records::environment_key(stage, &record.value.promotion.candidate);
+        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
+            return Err(Error::Refused { reason: format!("a deploy into {stage} is in flight; retry when it ends") });
+        }
+        env.value.in_flight = Some(record.key.clone());
+        let event = Event::RetryRequested { stage: stage.into(), by: by.into() };
+        let record = self.transition(record, event, now, Extra::writes(vec![env.write()?]), &mut tick).await?;
+        self.start_run(record, now, &mut tick).await?;
+        Ok(tick)
+    }
+}

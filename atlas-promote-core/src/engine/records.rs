@@ -1,0 +1,125 @@
+//! The documents the engine keeps in a [`StateStore`](crate::StateStore), and
+//! typed access to them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::backend::{Document, StateStore, Write};
+use crate::error::{Error, Result};
+use crate::evidence::{ApprovalRecord, Candidate, Origin};
+use crate::machine::Promotion;
+use crate::policy::Person;
+
+/// The store key of a candidate's promotion document.
+pub fn promotion_key(candidate: &Candidate) -> String {
+    match (candidate.origin, &candidate.branch) {
+        (Origin::Branch, Some(branch)) => format!("promotion/branch/{branch}/{}", candidate.sha),
+        (Origin::Branch, None) => format!("promotion/branch/{}", candidate.sha),
+        (Origin::Trunk, _) => format!("promotion/trunk/{}", candidate.sha),
+    }
+}
+
+/// The store key of an environment's document. An ephemeral environment
+/// exists once per branch: each branch's builds replace each other there.
+pub fn environment_key(stage: &str, candidate: &Candidate) -> String {
+    match (candidate.origin, &candidate.branch) {
+        (Origin::Branch, Some(branch)) => format!("environment/{stage}/{branch}"),
+        _ => format!("environment/{stage}"),
+    }
+}
+
+/// The store key of an environment's hold (stop the line): one per stage.
+pub fn hold_key(stage: &str) -> String {
+    format!("hold/{stage}")
+}
+
+/// The store key of the native approval records for (stage, sha).
+pub fn approvals_key(stage: &str, sha: &str) -> String {
+    format!("approvals/{stage}/{sha}")
+}
+
+/// A promotion as stored: the state machine's value, and which engine
+/// instance owns its pending trigger.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromotionRecord {
+    /// The promotion.
+    pub promotion: Promotion,
+    /// The ephemeral environment a branch build was asked to go to.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The engine instance that committed the last transition.
+    pub owner: String,
+    /// When it did.
+    pub owned_at: DateTime<Utc>,
+}
+
+/// A stop-the-line hold on an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    /// Who holds it.
+    pub by: Person,
+    /// Why.
+    pub reason: String,
+    /// Since when.
+    pub at: DateTime<Utc>,
+}
+
+/// What the engine knows about one environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvironmentRecord {
+    /// The promotion key of the candidate live here.
+    pub live: Option<String>,
+    /// The commit live here.
+    pub live_sha: Option<String>,
+    /// Earlier live promotions, newest last (rollback targets).
+    #[serde(default)]
+    pub previous: Vec<String>,
+    /// The promotion whose deploy or flush is in flight here.
+    pub in_flight: Option<String>,
+    /// Monitored results that finished at or before this instant have been acted on.
+    pub monitored_until: Option<DateTime<Utc>>,
+}
+
+/// Native approval records for one (stage, sha).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalsRecord {
+    /// The records, oldest first.
+    pub records: Vec<ApprovalRecord>,
+}
+
+/// A typed document and the version it was read at (`None`: not stored yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    /// The key.
+    pub key: String,
+    /// The version read.
+    pub version: Option<u64>,
+    /// The value.
+    pub value: T,
+}
+
+impl<T: Serialize> Versioned<T> {
+    /// A write replacing this document, based on the version read.
+    pub fn write(&self) -> Result<Write> {
+        let value = serde_json::to_value(&self.value)
+            .map_err(|e| Error::Invalid { what: format!("document {}", self.key), message: e.to_string() })?;
+        Ok(Write::Put { key: self.key.clone(), expected: self.version, value })
+    }
+}
+
+/// Decode a stored document.
+pub fn decode<T: DeserializeOwned>(doc: Document) -> Result<Versioned<T>> {
+    let value = serde_json::from_value(doc.value).map_err(|e| Error::Corrupt {
+        path: doc.key.clone(),
+        message: format!("document {} does not hold what the engine wrote: {e}", doc.key),
+    })?;
+    Ok(Versioned { key: doc.key, version: Some(doc.version), value })
+}
+
+/// Read a typed document, or its default when absent.
+pub async fn read_or_default<T: DeserializeOwned + Default>(store: &dyn StateStore, key: &str) -> Result<Versioned<T>> {
+    match store.get(key).await? {
+        Some(doc) => decode(doc),
+        None => Ok(Versioned { key: key.to_owned(), version: None, value: T::default() }),
+    }
+}
