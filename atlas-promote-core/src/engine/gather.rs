@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use tracing::Instrument;
+
 use crate::backend::CheckQuery;
 use crate::error::Result;
 use crate::evidence::{Deployment, Evidence};
@@ -39,8 +41,7 @@ impl Promoter {
             let names = from.checks.iter().map(|c| c.name.clone()).collect();
             let query = CheckQuery::new(from.name.clone(), sha.clone(), names).since(ready_at);
             let span = tracing::info_span!("checks", stage = %from.name, sha = %sha);
-            let _guard = span.enter();
-            evidence.checks = self.checks.checks(&query).await?;
+            evidence.checks = self.checks.checks(&query).instrument(span).await?;
         }
         if to.approvals.is_some() {
             evidence.approvals = self.approval_records(&to.name, &sha).await?;
@@ -56,8 +57,7 @@ impl Promoter {
         let mut all = native.value.records;
         for source in &self.approvals {
             let span = tracing::info_span!("approvals", stage = %stage, sha = %sha);
-            let _guard = span.enter();
-            all.extend(source.approvals(stage, sha).await?);
+            all.extend(source.approvals(stage, sha).instrument(span).await?);
         }
         let mut roles: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for record in &all {

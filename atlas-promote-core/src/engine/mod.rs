@@ -17,6 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use tracing::Instrument;
 
 use crate::backend::{
     ApprovalSource, CheckSource, CiProvider, Clock, Directory, SourceControl, StateStore, SystemClock,
@@ -500,8 +501,7 @@ impl Promoter {
             Some(run) => run,
             None => {
                 let span = tracing::info_span!("trigger", key = %request.key, stage = %request.stage);
-                let _guard = span.enter();
-                let run = self.ci.trigger(&request).await?;
+                let run = self.ci.trigger(&request).instrument(span).await?;
                 tick.actions.push(Action::Trigger(request.clone()));
                 run
             }
