@@ -10,14 +10,13 @@
 //! slots: with overlapping roles, a greedy pass can use the one person who
 //! could fill a scarce role for a plentiful one.
 
-use std::cmp::Reverse;
-
 use chrono::{DateTime, Utc};
 
-use super::minus;
+use super::scratch::Scratch;
+use super::{longer_than, same};
 use crate::decision::{Blocker, Shortfall, Warning};
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Evidence};
-use crate::policy::{ApprovalRule, Stage};
+use crate::policy::{ApprovalRule, Role, Stage};
 
 /// Apply G5 with `rule`, the approval rule of the target `stage`.
 pub(super) fn evaluate(
@@ -31,21 +30,19 @@ pub(super) fn evaluate(
     let candidate = &evidence.candidate;
     let records = &evidence.approvals;
     let latest = latest_per_approver(records, &stage.name, &candidate.sha);
-    // A ttl reaching back before the earliest instant expires nothing.
-    let oldest_valid = rule.ttl.and_then(|ttl| minus(now, ttl).map(|at| (at, ttl)));
+    let holds = |record: &ApprovalRecord, role: &Role| record.roles.iter().any(|r| same(r, role));
 
-    let roles = rule.require.len();
-    let mut held = RoleSets::new(roles);
+    let mut held = RoleSets::new(rule.require.len());
     for record in latest.iter().filter_map(|&i| records.get(i)) {
         let approver = &record.approver;
-        if rule.forbid_self_approval && candidate.is_author(approver) {
+        if rule.forbid_self_approval && candidate.authors.iter().any(|a| same(a, approver)) {
             if record.decision == ApprovalDecision::Approve {
                 warnings.push(Warning::SelfApprovalIgnored { approver: approver.clone() });
             }
             continue;
         }
-        if let Some((oldest, ttl)) = oldest_valid
-            && record.at < oldest
+        if let Some(ttl) = rule.ttl
+            && longer_than(record.at, now, ttl)
         {
             let (approver, at) = (approver.clone(), record.at);
             match record.decision {
@@ -58,49 +55,92 @@ pub(super) fn evaluate(
         if record.decision == ApprovalDecision::Withdraw {
             continue;
         }
-        if !rule.require.keys().any(|role| record.roles.contains(role)) {
+        if !rule.require.keys().any(|role| holds(record, role)) {
             warnings.push(Warning::ApproverWithoutRole { approver: approver.clone(), decision: record.decision });
             continue;
         }
         match record.decision {
-            ApprovalDecision::Approve => held.push(rule.require.keys().map(|role| record.roles.contains(role))),
+            ApprovalDecision::Approve => held.push(rule.require.keys().map(|role| holds(record, role))),
             ApprovalDecision::Reject => blockers.push(Blocker::Rejected {
                 approver: approver.clone(),
-                roles: rule.require.keys().filter(|role| record.roles.contains(role)).cloned().collect(),
+                roles: rule.require.keys().filter(|role| holds(record, role)).cloned().collect(),
                 at: record.at,
             }),
             ApprovalDecision::Withdraw => {}
         }
     }
 
-    let need: Vec<u32> = rule.require.values().copied().collect();
+    let mut need = Scratch::<u32, 8>::empty(0);
+    for &count in rule.require.values() {
+        need.push(count);
+    }
     let have = max_assignment(&need, &held);
-    let short: Vec<Shortfall> = rule
-        .require
-        .iter()
-        .zip(have)
-        .filter(|((_, need), have)| have < *need)
-        .map(|((role, &need), have)| Shortfall { role: role.clone(), need, have })
-        .collect();
-    if !short.is_empty() {
+    if have.iter().zip(need.iter()).any(|(have, need)| have < need) {
+        let short = rule
+            .require
+            .iter()
+            .zip(have.iter())
+            .filter(|((_, need), have)| *have < *need)
+            .map(|((role, &need), &have)| Shortfall { role: role.clone(), need, have })
+            .collect();
         blockers.push(Blocker::ApprovalsMissing { stage: stage.name.clone(), short });
     }
 }
 
-/// The indices of each approver's deciding record for `stage` and `sha`, in
-/// the order of `records`.
-fn latest_per_approver(records: &[ApprovalRecord], stage: &str, sha: &str) -> Vec<usize> {
-    let mut latest: Vec<usize> =
-        (0..records.len()).filter(|&i| records[i].stage == stage && records[i].sha == sha).collect();
-    // Per approver, the deciding record first: latest, then most cautious,
-    // then (for identical records) the one listed last.
-    latest.sort_unstable_by_key(|&i| {
-        let r = &records[i];
-        (r.approver.as_str(), Reverse((r.at, caution(r.decision), i)))
-    });
-    latest.dedup_by(|later, first| records[*later].approver == records[*first].approver);
-    latest.sort_unstable();
+/// Above this many records, approvers are grouped
+/// by sorting rather than by looking each one up among those seen so far.
+const GROUP_BY_LOOKUP: usize = 32;
+
+/// The index of each approver's deciding record for `stage` and `sha`:
+/// their latest, at equal times the most cautious, and of identical ones
+/// the last listed. In the order the approvers first appear.
+fn latest_per_approver(records: &[ApprovalRecord], stage: &str, sha: &str) -> Scratch<usize, 16> {
+    if records.len() > GROUP_BY_LOOKUP {
+        return latest_by_sorting(records, stage, sha);
+    }
+    let mut latest = Scratch::<usize, 16>::empty(0);
+    for (i, record) in records.iter().enumerate().filter(|(_, r)| same(&r.stage, stage) && same(&r.sha, sha)) {
+        match latest.iter().position(|&j| same(&records[j].approver, &record.approver)) {
+            Some(seen) => {
+                if decides_over(record, &records[latest[seen]]) {
+                    latest[seen] = i;
+                }
+            }
+            None => latest.push(i),
+        }
+    }
     latest
+}
+
+/// [`latest_per_approver`] for many records: O(n log n) whatever the number
+/// of distinct approvers.
+fn latest_by_sorting(records: &[ApprovalRecord], stage: &str, sha: &str) -> Scratch<usize, 16> {
+    let mut all: Vec<usize> =
+        (0..records.len()).filter(|&i| same(&records[i].stage, stage) && same(&records[i].sha, sha)).collect();
+    // Per approver, their first record first, then the deciding one.
+    all.sort_by(|&x, &y| records[x].approver.cmp(&records[y].approver).then(x.cmp(&y)));
+    let mut groups: Vec<(usize, usize)> = Vec::new(); // (first index, deciding index)
+    for &i in &all {
+        match groups.last_mut() {
+            Some((_, deciding)) if same(&records[*deciding].approver, &records[i].approver) => {
+                if decides_over(&records[i], &records[*deciding]) {
+                    *deciding = i;
+                }
+            }
+            _ => groups.push((i, i)),
+        }
+    }
+    groups.sort_unstable();
+    let mut latest = Scratch::<usize, 16>::empty(0);
+    for (_, deciding) in groups {
+        latest.push(deciding);
+    }
+    latest
+}
+
+/// Whether `later` (listed after `earlier`, same approver) decides instead of it.
+fn decides_over(later: &ApprovalRecord, earlier: &ApprovalRecord) -> bool {
+    (later.at, caution(later.decision)) >= (earlier.at, caution(earlier.decision))
 }
 
 /// At equal times, the record that wins: reject, then withdraw, then approve.
@@ -118,21 +158,23 @@ fn caution(decision: ApprovalDecision) -> u8 {
 struct RoleSets {
     roles: usize,
     words: usize,
-    bits: Vec<u64>,
+    bits: Scratch<u64, 16>,
 }
 
 impl RoleSets {
     fn new(roles: usize) -> Self {
-        Self { roles, words: roles.div_ceil(64), bits: Vec::new() }
+        Self { roles, words: roles.div_ceil(64), bits: Scratch::empty(0) }
     }
 
     /// Add an approver holding the roles for which `holds` yields true.
     fn push(&mut self, holds: impl IntoIterator<Item = bool>) {
         let start = self.bits.len();
-        self.bits.resize(start + self.words, 0);
+        for _ in 0..self.words {
+            self.bits.push(0);
+        }
         for (role, held) in holds.into_iter().enumerate().take(self.roles) {
-            if held {
-                self.bits[start + role / 64] |= 1u64 << (role % 64);
+            if held && let Some(word) = self.bits.get_mut(start + role / 64) {
+                *word |= 1u64 << (role % 64);
             }
         }
     }
@@ -157,17 +199,17 @@ const NOBODY: usize = usize::MAX;
 /// augmenting path (breadth-first, so no recursion) through roles that are
 /// full to one with a free slot, moving each approver on the path one role
 /// along. All slots of a role are alike, so a role is visited once per search.
-fn max_assignment(need: &[u32], held: &RoleSets) -> Vec<u32> {
+fn max_assignment(need: &[u32], held: &RoleSets) -> Scratch<u32, 8> {
     let roles = need.len();
     let approvers = held.len();
-    let mut fill = vec![0u32; roles];
+    let mut fill = Scratch::<u32, 8>::filled(roles, 0);
     let total: u64 = need.iter().map(|&n| u64::from(n)).sum();
     if approvers == 0 || total == 0 {
         return fill;
     }
-    let mut role_of = vec![NOBODY; approvers];
-    let mut reached_by = vec![NOBODY; roles];
-    let mut queue = Vec::with_capacity(roles);
+    let mut role_of = Scratch::<usize, 16>::filled(approvers, NOBODY);
+    let mut reached_by = Scratch::<usize, 8>::filled(roles, NOBODY);
+    let mut queue = Scratch::<usize, 8>::empty(0);
     let mut filled = 0u64;
 
     for start in 0..approvers {
@@ -175,8 +217,8 @@ fn max_assignment(need: &[u32], held: &RoleSets) -> Vec<u32> {
             break;
         }
         reached_by.fill(NOBODY);
-        queue.clear();
-        let reach = |approver: usize, queue: &mut Vec<usize>, reached_by: &mut [usize]| {
+        queue.truncate(0);
+        let reach = |approver: usize, queue: &mut Scratch<usize, 8>, reached_by: &mut [usize]| {
             for role in 0..roles {
                 if reached_by[role] == NOBODY && need[role] > 0 && held.holds(approver, role) {
                     reached_by[role] = approver;
@@ -233,7 +275,7 @@ mod tests {
     fn a_greedy_choice_is_undone_by_an_augmenting_path() {
         // alice holds both roles and comes first; bob only the first.
         let held = sets(&[&[true, true], &[true, false]]);
-        assert_eq!(max_assignment(&[1, 1], &held), vec![1, 1]);
+        assert_eq!(&*max_assignment(&[1, 1], &held), &[1, 1]);
     }
 
     #[test]
@@ -268,7 +310,29 @@ mod tests {
         go(0, &mut need.to_vec(), held)
     }
 
+    fn record(approver: usize, decision: usize, minute: u32) -> ApprovalRecord {
+        let decision = [ApprovalDecision::Approve, ApprovalDecision::Reject, ApprovalDecision::Withdraw][decision];
+        ApprovalRecord {
+            approver: ["ann", "ben", "cy", "dora"][approver].into(),
+            roles: vec![],
+            stage: "prod".into(),
+            sha: "abc".into(),
+            decision,
+            at: chrono::DateTime::from_timestamp(i64::from(minute) * 60, 0).unwrap_or_default(),
+        }
+    }
+
     proptest! {
+        #[test]
+        fn grouping_by_lookup_and_by_sorting_agree(
+            records in prop::collection::vec((0usize..4, 0usize..3, 0u32..4), 0..40)
+        ) {
+            let records: Vec<_> = records.into_iter().map(|(a, d, m)| record(a, d, m)).collect();
+            let lookup = latest_per_approver(&records, "prod", "abc");
+            let sorting = latest_by_sorting(&records, "prod", "abc");
+            prop_assert_eq!(&*lookup, &*sorting);
+        }
+
         #[test]
         fn the_assignment_is_maximum_and_within_need(
             (need, held) in (1usize..5).prop_flat_map(|roles| (

@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::minus;
+use super::scratch::Scratch;
+use super::{longer_than, same};
 use crate::Duration;
 use crate::decision::{Blocker, Warning};
 use crate::evidence::{CheckResult, CheckStatus, Evidence};
@@ -22,8 +23,12 @@ pub(super) fn evaluate(
     blockers: &mut Vec<Blocker>,
     warnings: &mut Vec<Warning>,
 ) {
-    for spec in &stage.checks {
-        let runs = Runs::of(spec, evidence, ready_at);
+    if stage.checks.is_empty() {
+        return;
+    }
+    let mut each = Scratch::<Runs<'_>, 8>::filled(stage.checks.len(), Runs::NONE);
+    Runs::count_each(&stage.checks, evidence, ready_at, &mut each);
+    for (spec, runs) in stage.checks.iter().zip(each.iter()) {
         match runs.outcome(spec, now) {
             Some(outcome) if spec.blocking => blockers.push(outcome.blocker(spec, ready_at)),
             Some(outcome) => warnings.push(outcome.warning(spec)),
@@ -36,53 +41,77 @@ pub(super) fn evaluate(
 }
 
 /// What the counted results of one check add up to.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Runs<'e> {
     /// Whether any result counted.
     any: bool,
-    /// L: the finished result with the latest finish time, and that time.
-    deciding: Option<(&'e CheckResult, DateTime<Utc>)>,
-    /// When the newest run that is still going started.
-    newest_running: Option<DateTime<Utc>>,
+    /// L: the finished result with the latest finish time.
+    deciding: Option<&'e CheckResult>,
+    /// When L finished (meaningless without L).
+    finished_at: DateTime<Utc>,
+    /// When the newest run that is still going started (`MIN_UTC`: none).
+    newest_running: DateTime<Utc>,
 }
 
 impl<'e> Runs<'e> {
-    fn of(spec: &CheckSpec, evidence: &'e Evidence, ready_at: Option<DateTime<Utc>>) -> Self {
+    const NONE: Self = Self {
+        any: false,
+        deciding: None,
+        finished_at: DateTime::<Utc>::MIN_UTC,
+        newest_running: DateTime::<Utc>::MIN_UTC,
+    };
+
+    /// Count the runs of each of `specs` into `slots`, in one pass over the results.
+    fn count_each(specs: &[CheckSpec], evidence: &'e Evidence, ready_at: Option<DateTime<Utc>>, slots: &mut [Self]) {
         let sha = evidence.candidate.sha.as_str();
-        let mut runs = Runs::default();
+        let ready_at = ready_at.unwrap_or(DateTime::<Utc>::MIN_UTC);
         for result in &evidence.checks {
-            if result.name != spec.name || result.sha != sha || ready_at.is_some_and(|t| result.started_at < t) {
+            if result.started_at < ready_at {
                 continue;
             }
-            runs.any = true;
-            if result.status == CheckStatus::Running {
-                runs.newest_running = runs.newest_running.max(Some(result.started_at));
-                continue;
-            }
-            // A finished result without a finish time cannot have finished
-            // before it started: dating it at its start is the earliest,
-            // least favourable reading (it may turn out stale, never fresher).
-            let finished_at = result.finished_at.unwrap_or(result.started_at);
-            let replaces = match runs.deciding {
-                None => true,
-                Some((current, at)) => {
-                    finished_at > at
-                        || (finished_at == at
-                            && current.status == CheckStatus::Passed
-                            && result.status != CheckStatus::Passed)
-                }
-            };
-            if replaces {
-                runs.deciding = Some((result, finished_at));
+            let Some(check) = specs.iter().position(|spec| same(&spec.name, &result.name)) else { continue };
+            if same(&result.sha, sha)
+                && let Some(runs) = slots.get_mut(check)
+            {
+                runs.count(result);
             }
         }
-        runs
+        // A check listed twice has the same runs as its first listing.
+        for check in 1..specs.len().min(slots.len()) {
+            if let Some(first) = specs[..check].iter().position(|spec| spec.name == specs[check].name) {
+                slots[check] = slots[first];
+            }
+        }
+    }
+
+    fn count(&mut self, result: &'e CheckResult) {
+        self.any = true;
+        if result.status == CheckStatus::Running {
+            self.newest_running = self.newest_running.max(result.started_at);
+            return;
+        }
+        // A finished result without a finish time cannot have finished
+        // before it started: dating it at its start is the earliest,
+        // least favourable reading (it may turn out stale, never fresher).
+        let finished_at = result.finished_at.unwrap_or(result.started_at);
+        let replaces = match self.deciding {
+            None => true,
+            Some(current) => {
+                finished_at > self.finished_at
+                    || (finished_at == self.finished_at
+                        && current.status == CheckStatus::Passed
+                        && result.status != CheckStatus::Passed)
+            }
+        };
+        if replaces {
+            self.deciding = Some(result);
+            self.finished_at = finished_at;
+        }
     }
 
     /// When a run that is still going started after L finished, if one did.
     fn rerunning(&self) -> Option<DateTime<Utc>> {
-        let (_, finished_at) = self.deciding?;
-        self.newest_running.filter(|started| *started > finished_at)
+        (self.deciding.is_some() && self.newest_running > self.finished_at).then_some(self.newest_running)
     }
 
     /// Why the check does not hold, or `None` when it does.
@@ -90,16 +119,16 @@ impl<'e> Runs<'e> {
         if !self.any {
             return Some(Outcome::Missing);
         }
-        let Some((result, finished_at)) = self.deciding else {
+        let Some(result) = self.deciding else {
             // `any` without a deciding result: every counted run is still going.
-            return self.newest_running.map(|started_at| Outcome::Running { started_at });
+            return Some(Outcome::Running { started_at: self.newest_running });
         };
+        let finished_at = self.finished_at;
         if result.status != CheckStatus::Passed {
             return Some(Outcome::Failed { status: result.status, finished_at });
         }
         let max_age = spec.max_age?;
-        let oldest_fresh = minus(now, max_age)?;
-        (finished_at < oldest_fresh).then_some(Outcome::Stale { finished_at, max_age })
+        longer_than(finished_at, now, max_age).then_some(Outcome::Stale { finished_at, max_age })
     }
 }
 
