@@ -26,6 +26,7 @@ pub use duration::{Duration, ParseDurationError};
 pub use evidence::{
     ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, Origin,
 };
+pub use file::PolicyError;
 pub use gate::{Gate, GateError, evaluate};
 pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
