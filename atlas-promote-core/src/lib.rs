@@ -28,6 +28,7 @@ pub use evidence::{
 };
 pub use file::PolicyError;
 pub use gate::{Gate, GateError, evaluate};
+pub use lint::{Finding, Severity};
 pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
     Stage, StageKind, Weekday, Window,
