@@ -1,8 +1,19 @@
 //! Policy lint: mistakes validation cannot see.
+//!
+//! Validation (when a file is read) refuses policies that are malformed or
+//! contradict themselves. Lint looks at a valid policy as a whole and says
+//! where it will not work as its author probably meant: an approval rule the
+//! directory cannot fill, a window that never opens, a promotion nobody checks.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use crate::policy::Policy;
+use chrono::SecondsFormat;
+
+use crate::file::FieldPath;
+use crate::policy::{ApprovalRule, Policy, Stage};
+
+mod assignment;
 
 /// How serious a lint finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -21,6 +32,9 @@ pub struct Finding {
     pub severity: Severity,
     /// The stage concerned, if any.
     pub stage: Option<String>,
+    /// The field concerned, as a path such as `stage[4].approvals.require`
+    /// (keys as in a policy file, indexes from 0), if any.
+    pub field: Option<String>,
     /// What is wrong and what to do, as a sentence.
     pub message: String,
 }
@@ -40,7 +54,269 @@ impl fmt::Display for Finding {
 
 impl Policy {
     /// Find what validation cannot: rules no one can satisfy, windows that never open, and so on.
+    ///
+    /// Findings come in the order of the policy: directory and overrides,
+    /// then stage by stage.
+    ///
+    /// ```
+    /// use atlas_promote_core::Policy;
+    ///
+    /// let findings = Policy::atlas().lint();
+    /// assert!(findings.iter().all(|f| f.severity != atlas_promote_core::Severity::Error));
+    /// ```
     pub fn lint(&self) -> Vec<Finding> {
-        Vec::new()
+        let mut lint = Lint { policy: self, findings: Vec::new(), holders: holders(self) };
+        lint.overrides();
+        for (i, stage) in self.stages.iter().enumerate() {
+            lint.checks(i, stage);
+            if let Some(rule) = &stage.approvals {
+                lint.approvals(i, stage, rule);
+            }
+            lint.windows_and_freezes(i, stage);
+            lint.unguarded(i, stage);
+            lint.monitor(i, stage);
+            lint.flush(i, stage);
+        }
+        lint.findings
     }
+}
+
+/// Role → the people of the directory who hold it.
+fn holders(policy: &Policy) -> BTreeMap<&str, BTreeSet<&str>> {
+    let mut holders: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (person, roles) in &policy.directory {
+        for role in roles {
+            holders.entry(role.as_str()).or_default().insert(person.as_str());
+        }
+    }
+    holders
+}
+
+struct Lint<'p> {
+    policy: &'p Policy,
+    findings: Vec<Finding>,
+    holders: BTreeMap<&'p str, BTreeSet<&'p str>>,
+}
+
+impl<'p> Lint<'p> {
+    fn add(&mut self, severity: Severity, stage: Option<&Stage>, field: FieldPath, message: String) {
+        self.findings.push(Finding {
+            severity,
+            stage: stage.map(|s| s.name.clone()),
+            field: field.to_field(),
+            message,
+        });
+    }
+
+    fn has_directory(&self) -> bool {
+        !self.policy.directory.is_empty()
+    }
+
+    fn overrides(&mut self) {
+        let Some(overrides) = &self.policy.overrides else { return };
+        if !self.has_directory() {
+            return;
+        }
+        for (j, role) in overrides.roles.iter().enumerate() {
+            if !self.holders.contains_key(role.as_str()) {
+                self.add(
+                    Severity::Warning,
+                    None,
+                    FieldPath::root().key("overrides").key("roles").index(j),
+                    format!("no one in the directory holds {role}, so no one can grant an override through it"),
+                );
+            }
+        }
+    }
+
+    fn checks(&mut self, i: usize, stage: &Stage) {
+        let mut first: BTreeMap<&str, usize> = BTreeMap::new();
+        for (j, check) in stage.checks.iter().enumerate() {
+            match first.get(check.name.as_str()) {
+                Some(k) => self.add(
+                    Severity::Error,
+                    Some(stage),
+                    stage_path(i).key("checks").index(j).key("name"),
+                    format!(
+                        "the check {} is declared twice (checks[{k}] and checks[{j}]); its results cannot tell the two apart, so keep one",
+                        check.name
+                    ),
+                ),
+                None => {
+                    first.insert(&check.name, j);
+                }
+            }
+        }
+    }
+
+    fn approvals(&mut self, i: usize, stage: &Stage, rule: &ApprovalRule) {
+        if !self.has_directory() {
+            return;
+        }
+        let at = stage_path(i).key("approvals").key("require");
+        let mut unheld = false;
+        for (role, count) in &rule.require {
+            if !self.holders.contains_key(role.as_str()) {
+                unheld = true;
+                self.add(
+                    Severity::Error,
+                    Some(stage),
+                    at.key(role.as_str()),
+                    format!(
+                        "entering {} needs {} from {role}, but no one in the directory holds {role}",
+                        stage.name,
+                        approvals(u64::from(*count))
+                    ),
+                );
+            }
+        }
+        if unheld {
+            // The shortfall is already explained role by role.
+            return;
+        }
+        // Only people holding a role of the rule can fill its slots.
+        let candidates: BTreeMap<&str, BTreeSet<&str>> = self
+            .policy
+            .directory
+            .iter()
+            .map(|(person, roles)| {
+                let held = roles.iter().map(String::as_str).filter(|r| rule.require.contains_key(*r)).collect();
+                (person.as_str(), held)
+            })
+            .filter(|(_, held): &(&str, BTreeSet<&str>)| !held.is_empty())
+            .collect();
+        let needed: u64 = rule.require.values().map(|n| u64::from(*n)).sum();
+        let filled = assignment::max_filled(&rule.require, candidates.values());
+        if filled < needed {
+            let wanted = rule.require.iter().map(|(role, n)| format!("{n} {role}")).collect::<Vec<_>>().join(", ");
+            self.add(
+                Severity::Error,
+                Some(stage),
+                at,
+                format!(
+                    "entering {} needs {needed} distinct approvers ({wanted}), but the directory's people can fill at most {filled} of those slots at once (one person fills one slot)",
+                    stage.name
+                ),
+            );
+            return;
+        }
+        if rule.forbid_self_approval {
+            // An author may not approve their own candidate: a person without
+            // whom the rule cannot be met can never get their own work through.
+            let critical: Vec<&str> = candidates
+                .keys()
+                .copied()
+                .filter(|left_out| {
+                    let others = candidates.iter().filter(|(p, _)| *p != left_out).map(|(_, held)| held);
+                    assignment::max_filled(&rule.require, others) < needed
+                })
+                .collect();
+            if !critical.is_empty() {
+                self.add(
+                    Severity::Warning,
+                    Some(stage),
+                    at,
+                    format!(
+                        "the approvals to enter {} cannot be met without {}, so a candidate {} authored can never enter {}: authors may not approve their own work; add people to the directory or set forbid_self_approval = false",
+                        stage.name,
+                        critical.join(" and "),
+                        if critical.len() == 1 { "they" } else { "any of them" },
+                        stage.name
+                    ),
+                );
+            }
+        }
+    }
+
+    fn windows_and_freezes(&mut self, i: usize, stage: &Stage) {
+        let none_opens = !stage.windows.is_empty() && stage.windows.iter().all(|w| w.days.is_empty());
+        for (j, _) in stage.windows.iter().enumerate().filter(|(_, w)| w.days.is_empty()) {
+            let (severity, message) = if none_opens {
+                (
+                    Severity::Error,
+                    format!(
+                        "nothing can ever enter {}: this window names no weekday, and neither does any other window of the stage",
+                        stage.name
+                    ),
+                )
+            } else {
+                (Severity::Warning, format!("this window of {} never opens: it names no weekday", stage.name))
+            };
+            self.add(severity, Some(stage), stage_path(i).key("windows").index(j).key("days"), message);
+        }
+        for (j, freeze) in stage.freezes.iter().enumerate().filter(|(_, f)| f.until.is_none()) {
+            let reason = freeze.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+            self.add(
+                Severity::Warning,
+                Some(stage),
+                stage_path(i).key("freezes").index(j),
+                format!(
+                    "the freeze from {}{reason} has no end: from then on nothing enters {}, whatever its windows say, until the freeze is removed",
+                    freeze.from.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                    stage.name
+                ),
+            );
+        }
+    }
+
+    fn unguarded(&mut self, i: usize, stage: &Stage) {
+        if !stage.is_environment() || stage.ephemeral || stage.approvals.is_some() {
+            return;
+        }
+        // A trunk candidate reaches this stage from the closest earlier stage
+        // that is not ephemeral (ephemeral environments take branch builds only).
+        let Some(source) = self.policy.stages.get(..i).and_then(|before| before.iter().rev().find(|s| !s.ephemeral))
+        else {
+            return;
+        };
+        if !source.is_environment() || source.checks.iter().any(|c| c.blocking) {
+            // Into the first environment after trunk is meant to be automatic
+            // (the ATLAS preset's trunk → dev).
+            return;
+        }
+        self.add(
+            Severity::Warning,
+            Some(stage),
+            stage_path(i),
+            format!(
+                "candidates move from {} into {} with no approval and no blocking check of {}; add an approval rule to {} or a blocking check to {}",
+                source.name, stage.name, source.name, stage.name, source.name
+            ),
+        );
+    }
+
+    fn monitor(&mut self, i: usize, stage: &Stage) {
+        let Some(monitor) = &stage.monitor else { return };
+        if stage.check(&monitor.check).is_none() {
+            self.add(
+                Severity::Warning,
+                Some(stage),
+                stage_path(i).key("monitor").key("check"),
+                format!(
+                    "{} monitors the check {} but does not declare it among its checks; declare it there (blocking = false if it should only be watched) or fix the name",
+                    stage.name, monitor.check
+                ),
+            );
+        }
+    }
+
+    fn flush(&mut self, i: usize, stage: &Stage) {
+        if stage.flush.as_ref().is_some_and(|f| f.paths.is_empty()) {
+            self.add(
+                Severity::Warning,
+                Some(stage),
+                stage_path(i).key("flush").key("paths"),
+                format!("the flush of {} never runs: it names no paths", stage.name),
+            );
+        }
+    }
+}
+
+fn stage_path(i: usize) -> FieldPath {
+    FieldPath::root().key("stage").index(i)
+}
+
+/// `1 approval` / `2 approvals`.
+fn approvals(n: u64) -> String {
+    if n == 1 { "1 approval".to_owned() } else { format!("{n} approvals") }
 }

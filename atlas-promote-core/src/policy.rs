@@ -311,8 +311,10 @@ pub struct Window {
     /// The days the window opens.
     pub days: Vec<Weekday>,
     /// When it opens, wall-clock time in `tz`.
+    #[serde(deserialize_with = "crate::file::time_of_day")]
     pub start: LocalTime,
     /// When it closes, wall-clock time in `tz`.
+    #[serde(deserialize_with = "crate::file::time_of_day")]
     pub end: LocalTime,
     /// The IANA time zone, e.g. `Europe/Berlin`.
     pub tz: chrono_tz::Tz,
@@ -323,9 +325,10 @@ pub struct Window {
 #[serde(deny_unknown_fields)]
 pub struct Freeze {
     /// When the freeze begins.
+    #[serde(deserialize_with = "crate::file::instant")]
     pub from: chrono::DateTime<chrono::Utc>,
     /// When it ends; `None` lasts until the freeze is removed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "crate::file::optional_instant", skip_serializing_if = "Option::is_none")]
     pub until: Option<chrono::DateTime<chrono::Utc>>,
     /// Why, shown to people who are blocked by it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

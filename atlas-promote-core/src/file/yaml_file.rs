@@ -1,0 +1,180 @@
+//! YAML policy files, through serde-saphyr.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::{Location, MessageFormatter, Options, Spanned, UserMessageFormatter};
+
+use super::Located;
+use super::tree::{FieldPath, Node, Pos, Shape, SpanTree};
+use crate::policy::Policy;
+
+/// Parse YAML text into a policy and the positions of its fields.
+pub(super) fn parse(text: &str) -> Result<(Policy, SpanTree), Located> {
+    let policy = serde_saphyr::from_str_with_options::<Policy>(text, options()).map_err(|e| {
+        let pos = e.location().and_then(pos).unwrap_or(Pos::START);
+        // A syntax error leaves no document to name the field from; the text
+        // up to the error (or up to its line) usually still parses and says
+        // which field the error is in.
+        let tree = document(text).ok().or_else(|| {
+            let line_start: usize = text.split_inclusive('\n').take(pos.line.saturating_sub(1)).map(str::len).sum();
+            let rest = text.get(line_start..).unwrap_or_default();
+            let at_error =
+                line_start + rest.chars().take(pos.column.saturating_sub(1)).map(char::len_utf8).sum::<usize>();
+            [at_error, line_start].into_iter().find_map(|end| text.get(..end).and_then(|head| document(head).ok()))
+        });
+        Located::at(pos, &message(&e), &tree.unwrap_or_default())
+    })?;
+    let tree = document(text).map_err(|e| Located {
+        pos: e.location().and_then(pos).unwrap_or(Pos::START),
+        field: None,
+        message: message(&e),
+    })?;
+    Ok((policy, tree))
+}
+
+fn options() -> Options {
+    let mut options = Options::default();
+    // The error carries its location; `PolicyError` renders it, not a snippet.
+    options.with_snippet = false;
+    options
+}
+
+fn message(e: &serde_saphyr::Error) -> String {
+    // The formatter's text may quote the input; keep a message to one line.
+    UserMessageFormatter.format_message(e).chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+fn pos(location: Location) -> Option<Pos> {
+    let line = usize::try_from(location.line()).ok().filter(|l| *l > 0)?;
+    let column = usize::try_from(location.column()).ok().filter(|c| *c > 0)?;
+    Some(Pos { line, column })
+}
+
+fn document(text: &str) -> Result<SpanTree, serde_saphyr::Error> {
+    let root = serde_saphyr::from_str_with_options::<Spanned<YamlNode>>(text, options())?;
+    let mut tree = SpanTree::default();
+    add(&mut tree, FieldPath::root(), None, &root);
+    Ok(tree)
+}
+
+fn add(tree: &mut SpanTree, path: FieldPath, key: Option<Pos>, node: &Spanned<YamlNode>) {
+    let value = pos(node.referenced).unwrap_or(Pos::START);
+    match &node.value {
+        YamlNode::Scalar => tree.push(Node { path, key, value, shape: Shape::Scalar }),
+        YamlNode::Sequence(items) => {
+            tree.push(Node { path: path.clone(), key, value, shape: Shape::Array });
+            for (i, item) in items.iter().enumerate() {
+                add(tree, path.index(i), None, item);
+            }
+        }
+        YamlNode::Mapping(entries) => {
+            tree.push(Node { path: path.clone(), key, value, shape: Shape::Table });
+            for (k, v) in entries {
+                add(tree, path.key(k.value.0.clone()), pos(k.referenced), v);
+            }
+        }
+    }
+}
+
+/// A YAML document's shape, without its values.
+#[derive(Debug)]
+enum YamlNode {
+    Scalar,
+    Sequence(Vec<Spanned<YamlNode>>),
+    Mapping(Vec<(Spanned<YamlKey>, Spanned<YamlNode>)>),
+}
+
+impl<'de> Deserialize<'de> for YamlNode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NodeVisitor)
+    }
+}
+
+struct NodeVisitor;
+
+macro_rules! scalars {
+    ($($method:ident: $ty:ty),*) => {
+        $(fn $method<E: de::Error>(self, _: $ty) -> Result<YamlNode, E> {
+            Ok(YamlNode::Scalar)
+        })*
+    };
+}
+
+impl<'de> Visitor<'de> for NodeVisitor {
+    type Value = YamlNode;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    scalars!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_i128: i128, visit_u128: u128,
+             visit_f64: f64, visit_str: &str, visit_bytes: &[u8], visit_char: char);
+
+    fn visit_unit<E: de::Error>(self) -> Result<YamlNode, E> {
+        Ok(YamlNode::Scalar)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<YamlNode, E> {
+        Ok(YamlNode::Scalar)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<YamlNode, D::Error> {
+        YamlNode::deserialize(deserializer)
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, deserializer: D) -> Result<YamlNode, D::Error> {
+        YamlNode::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<YamlNode, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(YamlNode::Sequence(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<YamlNode, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key()? {
+            entries.push((key, map.next_value()?));
+        }
+        Ok(YamlNode::Mapping(entries))
+    }
+}
+
+/// A mapping key as text, whatever scalar it was written as.
+#[derive(Debug)]
+struct YamlKey(String);
+
+impl<'de> Deserialize<'de> for YamlKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+macro_rules! keys {
+    ($($method:ident: $ty:ty),*) => {
+        $(fn $method<E: de::Error>(self, v: $ty) -> Result<YamlKey, E> {
+            Ok(YamlKey(v.to_string()))
+        })*
+    };
+}
+
+impl<'de> Visitor<'de> for KeyVisitor {
+    type Value = YamlKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a scalar mapping key")
+    }
+
+    keys!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_i128: i128, visit_u128: u128,
+          visit_f64: f64, visit_str: &str, visit_char: char);
+
+    fn visit_unit<E: de::Error>(self) -> Result<YamlKey, E> {
+        Ok(YamlKey("null".to_owned()))
+    }
+}
