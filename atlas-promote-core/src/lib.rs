@@ -33,7 +33,7 @@ pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
 pub use error::{BoxError, Error, Result};
 pub use evidence::{
-    ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, Origin,
+    ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, EvidenceError, Origin,
 };
 pub use file::PolicyError;
 pub use gate::{Gate, GateError, evaluate};
