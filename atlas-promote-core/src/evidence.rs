@@ -243,6 +243,18 @@ impl fmt::Display for EvidenceError {
 
 impl std::error::Error for EvidenceError {}
 
+/// What chrono says about a malformed instant: a bare phrase, which alone
+/// does not tell a reader that an RFC 3339 instant was expected.
+const CHRONO_PARSE_ERRORS: [&str; 7] = [
+    "input is out of range",
+    "no possible date and time matching input",
+    "input is not enough for unique date and time",
+    "input contains invalid characters",
+    "premature end of input",
+    "trailing input",
+    "bad or unsupported format string",
+];
+
 impl EvidenceError {
     fn whole_file(file: &str, message: String) -> Self {
         Self { file: file.to_owned(), line: None, column: None, message }
@@ -255,7 +267,10 @@ impl EvidenceError {
         }
         // serde_json appends the place to its message; we show it as `file:line:col` instead.
         let place = format!(" at line {} column {}", e.line(), e.column());
-        let message = text.strip_suffix(&place).unwrap_or(&text).to_owned();
+        let mut message = text.strip_suffix(&place).unwrap_or(&text).to_owned();
+        if CHRONO_PARSE_ERRORS.contains(&message.as_str()) {
+            message = format!("invalid instant: {message}; expected RFC 3339 such as 2026-05-04T08:00:00Z");
+        }
         // An error right after a final newline is reported in column 0.
         Self { file: file.to_owned(), line: Some(e.line()), column: Some(e.column().max(1)), message }
     }
@@ -364,6 +379,17 @@ mod tests {
         let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
         assert_eq!(err.line, Some(7));
         assert!(err.message.contains("unknown variant `pased`"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_instant_says_what_is_expected() {
+        let text = GOOD.replace("2026-05-05T09:12:00Z", "2026-05-05 09:12");
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert_eq!(err.line, Some(12));
+        assert_eq!(
+            err.message,
+            "invalid instant: premature end of input; expected RFC 3339 such as 2026-05-04T08:00:00Z"
+        );
     }
 
     #[test]
