@@ -37,6 +37,11 @@ impl Decision {
     pub fn is_allowed(&self) -> bool {
         self.verdict == Verdict::Allow
     }
+
+    /// When to ask again: `Some(until)` for a [`Verdict::Wait`], else `None`.
+    pub fn until(&self) -> Option<DateTime<Utc>> {
+        self.verdict.until()
+    }
 }
 
 /// Whether a promotion may go ahead.
@@ -52,6 +57,16 @@ pub enum Verdict {
     },
     /// Something other than time must change.
     Block,
+}
+
+impl Verdict {
+    /// The instant a [`Verdict::Wait`] waits for; `None` for the others.
+    pub fn until(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Wait { until } => Some(*until),
+            Self::Allow | Self::Block => None,
+        }
+    }
 }
 
 impl fmt::Display for Verdict {
@@ -173,6 +188,25 @@ pub enum Blocker {
 }
 
 impl Blocker {
+    /// Whether only time clears this blocker: a soak, a closed window that
+    /// opens again, or a freeze with an end.
+    pub fn is_time_based(&self) -> bool {
+        match self {
+            Self::Soaking { .. } => true,
+            Self::WindowClosed { opens_at, .. } => opens_at.is_some(),
+            Self::Frozen { until, .. } => until.is_some(),
+            Self::OriginNotAccepted { .. }
+            | Self::NotDeployed { .. }
+            | Self::FlushPending { .. }
+            | Self::CheckMissing { .. }
+            | Self::CheckRunning { .. }
+            | Self::CheckFailed { .. }
+            | Self::CheckStale { .. }
+            | Self::ApprovalsMissing { .. }
+            | Self::Rejected { .. } => false,
+        }
+    }
+
     /// The blocker's kind as it appears in JSON (`"soaking"`, `"check_failed"`, …).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -226,7 +260,9 @@ impl fmt::Display for Blocker {
                 "check {check} last passed at {}, more than {max_age} ago; it must run again",
                 ts(finished_at)
             ),
-            Self::Soaking { stage, until } => write!(f, "soaking in {stage} until {}", ts(until)),
+            Self::Soaking { stage, until } => {
+                write!(f, "soaking in {stage} until {}; it may leave {stage} then", ts(until))
+            }
             Self::ApprovalsMissing { stage, short } => {
                 write!(f, "needs ")?;
                 for (i, s) in short.iter().enumerate() {
@@ -321,13 +357,51 @@ pub enum Warning {
         /// The rule's ttl.
         ttl: Duration,
     },
+    /// A rejection is older than the rule's ttl, so it no longer blocks.
+    RejectionExpired {
+        /// Who.
+        approver: Person,
+        /// When they rejected.
+        at: DateTime<Utc>,
+        /// The rule's ttl.
+        ttl: Duration,
+    },
+    /// The evidence does not say when the candidate entered its (review or
+    /// trunk) source stage: every check result for its commit counts, and a
+    /// soak is counted from the instant decided for.
+    EnteredAtUnknown {
+        /// The source stage.
+        stage: String,
+    },
+}
+
+impl Warning {
+    /// The warning's kind as it appears in JSON (`"check_rerunning"`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::AdvisoryCheckMissing { .. } => "advisory_check_missing",
+            Self::AdvisoryCheckRunning { .. } => "advisory_check_running",
+            Self::AdvisoryCheckFailed { .. } => "advisory_check_failed",
+            Self::AdvisoryCheckStale { .. } => "advisory_check_stale",
+            Self::CheckRerunning { .. } => "check_rerunning",
+            Self::ApproverWithoutRole { .. } => "approver_without_role",
+            Self::SelfApprovalIgnored { .. } => "self_approval_ignored",
+            Self::ApprovalExpired { .. } => "approval_expired",
+            Self::RejectionExpired { .. } => "rejection_expired",
+            Self::EnteredAtUnknown { .. } => "entered_at_unknown",
+        }
+    }
 }
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::AdvisoryCheckMissing { check } => write!(f, "advisory check {check} has not run yet"),
-            Self::AdvisoryCheckRunning { check } => write!(f, "advisory check {check} is still running"),
+            Self::AdvisoryCheckMissing { check } => {
+                write!(f, "advisory check {check} has not run since the candidate was ready (not blocking)")
+            }
+            Self::AdvisoryCheckRunning { check } => {
+                write!(f, "advisory check {check} is still running (not blocking)")
+            }
             Self::AdvisoryCheckFailed { check, status, finished_at } => {
                 write!(f, "advisory check {check} {status} at {} (not blocking)", ts(finished_at))
             }
@@ -342,14 +416,25 @@ impl fmt::Display for Warning {
                 )
             }
             Self::ApproverWithoutRole { approver, decision } => {
-                write!(f, "{approver} holds none of the required roles; their {decision} is ignored")
+                write!(f, "{approver} holds none of the roles this approval rule names; their {decision} is ignored")
             }
             Self::SelfApprovalIgnored { approver } => {
                 write!(f, "{approver} is an author of this candidate; their approval does not count")
             }
             Self::ApprovalExpired { approver, at, ttl } => {
-                write!(f, "the approval by {approver} at {} is older than {ttl} and has expired", ts(at))
+                write!(
+                    f,
+                    "the approval by {approver} at {} is older than {ttl} and has expired; they must approve again",
+                    ts(at)
+                )
             }
+            Self::RejectionExpired { approver, at, ttl } => {
+                write!(f, "the rejection by {approver} at {} is older than {ttl} and no longer blocks", ts(at))
+            }
+            Self::EnteredAtUnknown { stage } => write!(
+                f,
+                "the evidence does not say when the candidate entered {stage}; every check result counts and a soak starts now"
+            ),
         }
     }
 }
