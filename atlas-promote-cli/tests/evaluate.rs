@@ -1,7 +1,7 @@
 //! `atlas-promote evaluate` on the sample evidence: verdicts, exit codes, formats.
 //!
-//! The verdict tests follow DESIGN §4; they are ignored until `Gate::evaluate`
-//! implements the rules (branch `gate`). Run them with `--include-ignored`.
+//! The verdicts are those DESIGN §4 gives; `examples/evidence/index.json`
+//! and its README list the same.
 
 mod common;
 
@@ -12,7 +12,6 @@ use common::{
 // --- given the sample evidence, the ATLAS policy decides per DESIGN §4 ---
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn review_to_trunk_is_allowed_with_passing_checks_and_another_developers_approval() {
     let run = evaluate_atlas("review-to-trunk.json", "review", "trunk", "2026-05-04T11:00:00Z");
     assert_eq!(run.code, 0, "{}", run.stdout);
@@ -21,7 +20,6 @@ fn review_to_trunk_is_allowed_with_passing_checks_and_another_developers_approva
 }
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn trunk_to_dev_is_automatic() {
     let run = evaluate_atlas("trunk-to-dev.json", "trunk", "dev", "2026-05-04T11:30:00Z");
     assert_eq!(run.code, 0, "{}", run.stdout);
@@ -29,7 +27,6 @@ fn trunk_to_dev_is_automatic() {
 }
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn g2_dev_to_staging_is_blocked_while_the_flush_is_pending() {
     let run = evaluate_atlas("dev-to-staging-flush-pending.json", "dev", "staging", "2026-05-04T12:00:00Z");
     assert_eq!(run.code, 4, "{}", run.stdout);
@@ -38,7 +35,6 @@ fn g2_dev_to_staging_is_blocked_while_the_flush_is_pending() {
 }
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn g3_dev_to_staging_only_warns_about_a_failed_advisory_check() {
     let run = evaluate_atlas("dev-to-staging.json", "dev", "staging", "2026-05-05T09:00:00Z");
     assert_eq!(run.code, 0, "{}", run.stdout);
@@ -47,7 +43,6 @@ fn g3_dev_to_staging_only_warns_about_a_failed_advisory_check() {
 }
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn staging_to_prod_is_allowed_with_fresh_checks_and_two_different_approvers() {
     let run = evaluate_atlas("staging-to-prod.json", "staging", "prod", "2026-05-06T10:00:00Z");
     assert_eq!(run.code, 0, "{}", run.stdout);
@@ -56,7 +51,6 @@ fn staging_to_prod_is_allowed_with_fresh_checks_and_two_different_approvers() {
 }
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn g3_staging_to_prod_blocks_a_check_older_than_26h() {
     let run = evaluate_atlas("staging-to-prod.json", "staging", "prod", "2026-05-07T01:00:00Z");
     assert_eq!(run.code, 4, "{}", run.stdout);
@@ -65,7 +59,6 @@ fn g3_staging_to_prod_blocks_a_check_older_than_26h() {
 }
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn g3_g5_staging_to_prod_blocks_a_failed_check_and_a_self_approval() {
     let run = evaluate_atlas("staging-to-prod-blocked.json", "staging", "prod", "2026-05-06T10:00:00Z");
     assert_eq!(run.code, 4, "{}", run.stdout);
@@ -76,7 +69,6 @@ fn g3_g5_staging_to_prod_blocks_a_failed_check_and_a_self_approval() {
 }
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn text_output_is_the_verdict_then_one_line_per_blocker() {
     let evidence = sample("staging-to-prod-blocked.json");
     let run = atlas_promote(&[
@@ -100,7 +92,6 @@ fn text_output_is_the_verdict_then_one_line_per_blocker() {
 }
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn g4_a_soak_makes_the_gate_wait_and_exit_3() {
     let (policy, evidence) = (fixture("soak.toml"), sample("dev-to-staging.json"));
     let args = ["evaluate", "--policy", &policy, "--from", "dev", "--to", "staging", "--evidence", &evidence];
@@ -116,7 +107,6 @@ fn g4_a_soak_makes_the_gate_wait_and_exit_3() {
 }
 
 #[test]
-#[ignore = "awaits Gate::evaluate (branch gate)"]
 fn every_indexed_sample_gets_its_verdict_and_exit_code() {
     for entry in index() {
         let field = |name: &str| entry[name].as_str().unwrap_or_else(|| panic!("{name} in {entry}")).to_owned();
