@@ -214,8 +214,9 @@ pub struct ApprovalRecord {
 
 /// An evidence file that could not be read, parsed or accepted.
 ///
-/// Names the file and, when known, the place (line and column, 1-based):
-/// `evidence.json:7:23: unknown variant `pased`, expected one of …`.
+/// Names the file and, when known, the place (line and column, 1-based);
+/// displays as `file:line:column: message`, e.g.
+/// ``evidence.json:7:23: unknown variant `pased`, expected one of …``.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EvidenceError {
     /// The file (or the name given for a text).
