@@ -1,5 +1,8 @@
 //! Candidates and the evidence a gate decides on (DESIGN §3, §7).
 
+use std::fmt;
+use std::path::Path;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -207,4 +210,228 @@ pub struct ApprovalRecord {
     pub decision: ApprovalDecision,
     /// When.
     pub at: DateTime<Utc>,
+}
+
+/// An evidence file that could not be read, parsed or accepted.
+///
+/// Names the file and, when known, the place (line and column, 1-based);
+/// displays as `file:line:column: message`, e.g.
+/// ``evidence.json:7:23: unknown variant `pased`, expected one of …``.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvidenceError {
+    /// The file (or the name given for a text).
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for EvidenceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for EvidenceError {}
+
+/// What chrono says about a malformed instant: a bare phrase, which alone
+/// does not tell a reader that an RFC 3339 instant was expected.
+const CHRONO_PARSE_ERRORS: [&str; 7] = [
+    "input is out of range",
+    "no possible date and time matching input",
+    "input is not enough for unique date and time",
+    "input contains invalid characters",
+    "premature end of input",
+    "trailing input",
+    "bad or unsupported format string",
+];
+
+impl EvidenceError {
+    fn whole_file(file: &str, message: String) -> Self {
+        Self { file: file.to_owned(), line: None, column: None, message }
+    }
+
+    fn from_json(file: &str, e: &serde_json::Error) -> Self {
+        let text = e.to_string();
+        if e.line() == 0 {
+            return Self::whole_file(file, text);
+        }
+        // serde_json appends the place to its message; we show it as `file:line:col` instead.
+        let place = format!(" at line {} column {}", e.line(), e.column());
+        let mut message = text.strip_suffix(&place).unwrap_or(&text).to_owned();
+        if CHRONO_PARSE_ERRORS.contains(&message.as_str()) {
+            message = format!("invalid instant: {message}; expected RFC 3339 such as 2026-05-04T08:00:00Z");
+        }
+        // An error right after a final newline is reported in column 0.
+        Self { file: file.to_owned(), line: Some(e.line()), column: Some(e.column().max(1)), message }
+    }
+}
+
+impl Evidence {
+    /// Read evidence from JSON text in the shape of DESIGN §7; `file` names it in errors.
+    ///
+    /// Besides the shape, a check result must be consistent: a finished
+    /// status has a `finished_at` no earlier than its `started_at`, and a
+    /// `running` one has none.
+    ///
+    /// ```
+    /// use atlas_promote_core::Evidence;
+    ///
+    /// let text = r#"{ "candidate": { "sha": "9fceb02", "origin": "trunk", "authors": ["alice"] },
+    ///                 "entered_at": "2026-05-04T11:20:00Z" }"#;
+    /// let evidence = Evidence::from_json_str(text, "evidence.json").unwrap();
+    /// assert_eq!(evidence.candidate.sha, "9fceb02");
+    ///
+    /// let err = Evidence::from_json_str("{\n  \"candidate\": 7\n}", "bad.json").unwrap_err();
+    /// assert_eq!((err.line, err.column), (Some(2), Some(16)));
+    /// assert!(err.to_string().starts_with("bad.json:2:16: invalid type"));
+    /// ```
+    pub fn from_json_str(text: &str, file: &str) -> Result<Self, EvidenceError> {
+        let evidence: Self = serde_json::from_str(text).map_err(|e| EvidenceError::from_json(file, &e))?;
+        evidence.check_consistency().map_err(|message| EvidenceError::whole_file(file, message))?;
+        Ok(evidence)
+    }
+
+    /// Read an evidence file (JSON, DESIGN §7).
+    pub fn from_path(path: impl AsRef<Path>) -> Result<Self, EvidenceError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| EvidenceError::whole_file(&file, format!("cannot read: {e}")))?;
+        Self::from_json_str(&text, &file)
+    }
+
+    fn check_consistency(&self) -> Result<(), String> {
+        for (i, check) in self.checks.iter().enumerate() {
+            let at = || format!("checks[{i}] ({} {})", check.name, check.status);
+            match (check.status.is_finished(), check.finished_at) {
+                (true, None) => return Err(format!("{}: a finished result needs finished_at", at())),
+                (false, Some(_)) => {
+                    return Err(format!("{}: a running result has no finished_at (use null)", at()));
+                }
+                (true, Some(finished)) if finished < check.started_at => {
+                    return Err(format!("{}: finished_at is before started_at", at()));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+  "candidate": { "sha": "9fceb02", "origin": "trunk", "authors": ["alice"] },
+  "deployment": { "deployed_at": "2026-05-04T08:00:00Z", "flush_required": true,
+                  "flushed_at": "2026-05-04T08:20:00Z" },
+  "entered_at": null,
+  "checks": [
+    { "name": "integration", "sha": "9fceb02", "status": "passed",
+      "started_at": "2026-05-04T22:00:00Z", "finished_at": "2026-05-04T22:40:00Z" }
+  ],
+  "approvals": [
+    { "approver": "pat", "roles": ["product-owner"], "stage": "prod", "sha": "9fceb02",
+      "decision": "approve", "at": "2026-05-05T09:12:00Z" }
+  ]
+}"#;
+
+    #[test]
+    fn reads_the_design_example() {
+        let evidence = Evidence::from_json_str(GOOD, "e.json").unwrap();
+        assert_eq!(evidence.candidate.authors, ["alice"]);
+        assert!(evidence.deployment.as_ref().unwrap().flush_required);
+        assert_eq!(evidence.checks[0].status, CheckStatus::Passed);
+        assert_eq!(evidence.approvals[0].decision, ApprovalDecision::Approve);
+    }
+
+    #[test]
+    fn a_syntax_error_names_file_line_and_column() {
+        let text = GOOD.replace(r#""entered_at": null,"#, r#""entered_at": null"#);
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert_eq!((err.file.as_str(), err.line, err.column), ("e.json", Some(6), Some(3)));
+        assert_eq!(err.to_string(), "e.json:6:3: expected `,` or `}`");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_with_its_place() {
+        let text = GOOD.replace(r#""entered_at""#, r#""entred_at""#);
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert_eq!(err.line, Some(5));
+        assert!(err.message.starts_with("unknown field `entred_at`"), "{err}");
+        assert!(!err.message.contains(" at line "), "the place is not repeated: {err}");
+    }
+
+    #[test]
+    fn an_unknown_status_is_refused() {
+        let text = GOOD.replace(r#""passed""#, r#""pased""#);
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert_eq!(err.line, Some(7));
+        assert!(err.message.contains("unknown variant `pased`"), "{err}");
+    }
+
+    #[test]
+    fn a_malformed_instant_says_what_is_expected() {
+        let text = GOOD.replace("2026-05-05T09:12:00Z", "2026-05-05 09:12");
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert_eq!(err.line, Some(12));
+        assert_eq!(
+            err.message,
+            "invalid instant: premature end of input; expected RFC 3339 such as 2026-05-04T08:00:00Z"
+        );
+    }
+
+    #[test]
+    fn a_truncated_file_is_refused_at_its_end() {
+        let err = Evidence::from_json_str("{\n", "e.json").unwrap_err();
+        assert_eq!((err.line, err.column), (Some(2), Some(1)));
+        assert!(err.message.starts_with("EOF while parsing"), "{err}");
+    }
+
+    #[test]
+    fn a_finished_check_needs_a_finish_time() {
+        let text = GOOD.replace(r#""finished_at": "2026-05-04T22:40:00Z""#, r#""finished_at": null"#);
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert_eq!(err.to_string(), "e.json: checks[0] (integration passed): a finished result needs finished_at");
+    }
+
+    #[test]
+    fn a_running_check_has_no_finish_time() {
+        let text = GOOD.replace(r#""passed""#, r#""running""#);
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert!(err.message.contains("a running result has no finished_at"), "{err}");
+    }
+
+    #[test]
+    fn a_check_cannot_finish_before_it_starts() {
+        let text = GOOD.replace("2026-05-04T22:40:00Z", "2026-05-04T21:40:00Z");
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert!(err.message.contains("finished_at is before started_at"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let err = Evidence::from_path("/nonexistent/evidence.json").unwrap_err();
+        assert_eq!(err.file, "/nonexistent/evidence.json");
+        assert!(err.to_string().starts_with("/nonexistent/evidence.json: cannot read: "), "{err}");
+    }
+
+    #[test]
+    fn round_trips_through_json() {
+        let evidence = Evidence::from_json_str(GOOD, "e.json").unwrap();
+        let text = serde_json::to_string(&evidence).unwrap();
+        assert_eq!(Evidence::from_json_str(&text, "again.json").unwrap(), evidence);
+    }
 }

@@ -35,7 +35,7 @@ pub use duration::{Duration, ParseDurationError};
 pub use engine::{Plan, PlanStep, Promoter, PromoterBuilder, Tick};
 pub use error::{BoxError, Error, Result};
 pub use evidence::{
-    ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, Origin,
+    ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, EvidenceError, Origin,
 };
 pub use file::PolicyError;
 pub use gate::{Gate, GateError, evaluate};
