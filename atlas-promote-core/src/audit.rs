@@ -168,7 +168,10 @@ impl AuditBreak {
         match &self.kind {
             BreakKind::Changed => format!("audit record {seq} was changed: its content does not match its hash"),
             BreakKind::Missing { expected } => {
-                format!("audit records {expected} to {} are missing (found {seq} where {expected} belongs)", seq - 1)
+                format!(
+                    "audit records {expected} to {} are missing (found {seq} where {expected} belongs)",
+                    seq.saturating_sub(1)
+                )
             }
             BreakKind::Reordered { expected } => {
                 format!("audit records are out of order: found {seq} where {expected} belongs")
@@ -178,7 +181,9 @@ impl AuditBreak {
                  or this one was moved here"
             ),
             BreakKind::Truncated { last } => {
-                format!("audit log ends at record {last}, but its head is record {seq}: records were removed from the end")
+                format!(
+                    "audit log ends at record {last}, but its head is record {seq}: records were removed from the end"
+                )
             }
             BreakKind::Diverged => {
                 format!("audit record {seq} differs from the recorded head: the log was rewritten")
@@ -225,16 +230,14 @@ pub fn verify_head(records: &[AuditRecord], head: &AuditHead) -> Result<(), Audi
     if head.seq == 0 {
         return Ok(());
     }
-    let at_head = usize::try_from(head.seq - 1).ok().and_then(|i| records.get(i));
-    match at_head {
+    let index = usize::try_from(head.seq - 1).unwrap_or(usize::MAX);
+    match records.get(index) {
         None => Err(AuditBreak {
             seq: head.seq,
             index: records.len(),
             kind: BreakKind::Truncated { last: records.last().map_or(0, |r| r.seq) },
         }),
-        Some(r) if r.hash != head.hash => {
-            Err(AuditBreak { seq: r.seq, index: usize::try_from(head.seq - 1).unwrap_or(0), kind: BreakKind::Diverged })
-        }
+        Some(r) if r.hash != head.hash => Err(AuditBreak { seq: r.seq, index, kind: BreakKind::Diverged }),
         Some(_) => Ok(()),
     }
 }
