@@ -1,0 +1,3 @@
+//! Durable [`StateStore`](crate::StateStore) implementations.
+
+pub(crate) mod table;
