@@ -48,3 +48,4 @@ pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
     Stage, StageKind, Weekday, Window,
 };
+pub use store::{AuditProblem, AuditReport, FileStore, TornLine};
