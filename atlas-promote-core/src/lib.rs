@@ -26,6 +26,8 @@ pub mod machine;
 pub mod memory;
 pub mod policy;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use audit::{AuditBreak, AuditHead, BreakKind};
 pub use backend::{
