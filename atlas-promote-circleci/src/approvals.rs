@@ -14,8 +14,9 @@
 //! - pending jobs are no record.
 //!
 //! `submit` approves or rejects through the API *as the token's user*: a
-//! record for anyone else is refused, since CircleCI would attribute it to
-//! the token's owner.
+//! record by anyone else, and any withdrawal, is
+//! [`Error::Unsupported`](atlas_promote_core::Error::Unsupported) (CircleCI
+//! would attribute it to the token's owner; it has no "un-approve").
 
 use async_trait::async_trait;
 use atlas_promote_core::{ApprovalDecision, ApprovalRecord, ApprovalSource, Error, Result};
@@ -117,15 +118,6 @@ impl ApprovalSource for CircleCi {
     }
 
     async fn submit(&self, record: &ApprovalRecord) -> Result<()> {
-        let me = self.me().await?;
-        if record.approver != me {
-            return Err(Error::Refused {
-                reason: format!(
-                    "CircleCI records approvals under the API token's user ({me}); it cannot record one by {}",
-                    record.approver
-                ),
-            });
-        }
         let wanted = match record.decision {
             ApprovalDecision::Approve => JobStatus::Success,
             ApprovalDecision::Reject => JobStatus::Canceled,
@@ -133,6 +125,14 @@ impl ApprovalSource for CircleCi {
                 return Err(Error::Unsupported { backend: BACKEND.into(), operation: "withdrawing an approval".into() });
             }
         };
+        let me = self.me().await?;
+        if record.approver != me {
+            // CircleCI attributes an approval to the token's user, whoever asks.
+            return Err(Error::Unsupported {
+                backend: BACKEND.into(),
+                operation: format!("recording a decision by {} (only by the API token's user, {me})", record.approver),
+            });
+        }
         let mut jobs = self.approval_jobs(&record.stage, &record.sha).await?;
         jobs.sort_by(|a, b| a.job.name.cmp(&b.job.name));
         for done in jobs.iter().filter(|a| a.job.status == wanted) {

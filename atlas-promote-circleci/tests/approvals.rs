@@ -369,7 +369,7 @@ async fn approving_falls_back_to_the_job_id_and_rejecting_cancels_the_job() {
 }
 
 #[tokio::test]
-async fn submitting_for_someone_else_is_refused_without_acting() {
+async fn submitting_for_someone_else_is_unsupported_and_does_nothing() {
     let server = MockServer::start().await;
     mount_trunk(&server, standard_jobs()).await;
     Mock::given(method("GET"))
@@ -390,7 +390,7 @@ async fn submitting_for_someone_else_is_refused_without_acting() {
 
     let err = circleci.submit(&record).await.unwrap_err();
 
-    assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
 }
 
 #[tokio::test]
