@@ -67,7 +67,9 @@ impl CircleCi {
                 let jobs = self.jobs(workflow).await?;
                 out.extend(
                     jobs.into_iter()
-                        .filter(|j| j.kind == JobType::Approval && self.inner.settings.approval_job_is_for(&j.name, stage))
+                        .filter(|j| {
+                            j.kind == JobType::Approval && self.inner.settings.approval_job_is_for(&j.name, stage)
+                        })
                         .map(|job| ApprovalJob { workflow: workflow.clone(), job }),
                 );
             }
@@ -122,7 +124,10 @@ impl ApprovalSource for CircleCi {
             ApprovalDecision::Approve => JobStatus::Success,
             ApprovalDecision::Reject => JobStatus::Canceled,
             ApprovalDecision::Withdraw => {
-                return Err(Error::Unsupported { backend: BACKEND.into(), operation: "withdrawing an approval".into() });
+                return Err(Error::Unsupported {
+                    backend: BACKEND.into(),
+                    operation: "withdrawing an approval".into(),
+                });
             }
         };
         let me = self.me().await?;
@@ -155,10 +160,7 @@ impl ApprovalSource for CircleCi {
         let (operation, path) = match record.decision {
             ApprovalDecision::Approve => {
                 let request = pending.job.approval_request_id.as_deref().unwrap_or(&pending.job.id);
-                (
-                    "approve job",
-                    format!("/workflow/{}/approve/{}", segment(&pending.workflow.id), segment(request)),
-                )
+                ("approve job", format!("/workflow/{}/approve/{}", segment(&pending.workflow.id), segment(request)))
             }
             _ => ("cancel approval job", format!("/jobs/{}/cancel", segment(&pending.job.id))),
         };

@@ -47,7 +47,8 @@ pub(crate) fn check_status(workflow: &Workflow) -> CheckStatus {
 /// The check result a workflow stands for, named `check`, for commit `sha`.
 pub(crate) fn check_result(check: &str, sha: &str, workflow: &Workflow) -> CheckResult {
     let status = check_status(workflow);
-    let finished_at = if status.is_finished() { Some(workflow.stopped_at.unwrap_or(workflow.created_at)) } else { None };
+    let finished_at =
+        if status.is_finished() { Some(workflow.stopped_at.unwrap_or(workflow.created_at)) } else { None };
     CheckResult { name: check.to_owned(), sha: sha.to_owned(), status, started_at: workflow.created_at, finished_at }
 }
 

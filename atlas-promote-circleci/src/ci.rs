@@ -209,7 +209,11 @@ impl CircleCi {
         }
         let id = segment(&pipeline.id);
         // 2. Pipeline values: `pipeline.parameters.atlas_key` where CircleCI lists parameters.
-        match self.inner.client.get::<PipelineValues>("get pipeline values", &format!("/pipeline/{id}/values"), &[]).await
+        match self
+            .inner
+            .client
+            .get::<PipelineValues>("get pipeline values", &format!("/pipeline/{id}/values"), &[])
+            .await
         {
             Ok(values) => {
                 let named = |suffix: &str| {
@@ -229,7 +233,11 @@ impl CircleCi {
         }
         // 3. The compiled config has parameters substituted: the README's
         // config puts the key into every job's environment.
-        match self.inner.client.get::<PipelineConfig>("get pipeline config", &format!("/pipeline/{id}/config"), &[]).await
+        match self
+            .inner
+            .client
+            .get::<PipelineConfig>("get pipeline config", &format!("/pipeline/{id}/config"), &[])
+            .await
         {
             Ok(config) => Ok(pick(keys_in_text(&config.compiled)).map(|k| (k, None))),
             Err(atlas_promote_core::Error::NotFound { .. }) => Ok(None),
@@ -273,7 +281,8 @@ impl CircleCi {
             match &pipeline.state {
                 PipelineState::Created => tracked.created_at = Some(pipeline.created_at),
                 PipelineState::Errored => {
-                    let why: Vec<String> = pipeline.errors.iter().map(|e| format!("{}: {}", e.kind, e.message)).collect();
+                    let why: Vec<String> =
+                        pipeline.errors.iter().map(|e| format!("{}: {}", e.kind, e.message)).collect();
                     tracing::warn!(pipeline = pipeline_id, errors = ?why, "CircleCI pipeline errored");
                     let done = run(RunStatus::Failed, Some(pipeline.created_at), &tracked);
                     tracked.done = Some(done.clone());
@@ -383,7 +392,9 @@ impl CiProvider for CircleCi {
             Err(e) => {
                 return Err(permanent(
                     operation,
-                    format!("CircleCI answered {status} with an unreadable body ({e}); a pipeline may have been created: find it by its key"),
+                    format!(
+                        "CircleCI answered {status} with an unreadable body ({e}); a pipeline may have been created: find it by its key"
+                    ),
                 ));
             }
         };
@@ -491,7 +502,8 @@ mod tests {
 
     #[test]
     fn keys_are_found_in_compiled_config_text() {
-        let compiled = "jobs:\n  deploy:\n    environment:\n      ATLAS_KEY: atlas.9fceb02.prod.deploy.1\n      X: atlas.\n";
+        let compiled =
+            "jobs:\n  deploy:\n    environment:\n      ATLAS_KEY: atlas.9fceb02.prod.deploy.1\n      X: atlas.\n";
         assert_eq!(keys_in_text(compiled), vec![IdempotencyKey::parse("atlas.9fceb02.prod.deploy.1").unwrap()]);
         assert!(keys_in_text("noatlas.9fceb02.prod.deploy.1").is_empty());
     }

@@ -217,12 +217,7 @@ pub(crate) fn segment(text: &str) -> String {
 /// `message` (an upstream GitHub error). The raw text is always kept.
 pub(crate) fn parse_error(status: StatusCode, headers: &HeaderMap, body: &str, now: DateTime<Utc>) -> ApiError {
     let retry_after = headers.get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, now));
-    ApiError::Http {
-        status,
-        message: error_message(body),
-        raw: body.chars().take(RAW_LIMIT).collect(),
-        retry_after,
-    }
+    ApiError::Http { status, message: error_message(body), raw: body.chars().take(RAW_LIMIT).collect(), retry_after }
 }
 
 fn error_message(body: &str) -> String {

@@ -371,10 +371,7 @@ impl CircleCiBuilder {
         if segments.len() != 3 || segments.iter().any(|p| p.is_empty() || p.contains(char::is_whitespace)) {
             return Err(invalid(
                 WHAT,
-                format!(
-                    "project slug {:?} is not `vcs/org/repo` or `circleci/<org-id>/<project-id>`",
-                    s.project_slug
-                ),
+                format!("project slug {:?} is not `vcs/org/repo` or `circleci/<org-id>/<project-id>`", s.project_slug),
             ));
         }
         match reqwest::Url::parse(&s.base_url) {

@@ -108,10 +108,7 @@ open_enum! {
 impl WorkflowStatus {
     /// Whether the workflow has ended (reference §4). Unknown values are not terminal.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            Self::Success | Self::Failed | Self::Error | Self::Canceled | Self::Unauthorized | Self::NotRun
-        )
+        matches!(self, Self::Success | Self::Failed | Self::Error | Self::Canceled | Self::Unauthorized | Self::NotRun)
     }
 }
 
@@ -232,10 +229,7 @@ impl Pipeline {
 
     /// The branch the pipeline ran on: `vcs.branch`, else `trigger_parameters.git.branch`.
     pub fn branch(&self) -> Option<&str> {
-        self.vcs
-            .as_ref()
-            .and_then(|v| v.branch.as_deref())
-            .or_else(|| self.trigger_parameter(&["git", "branch"]))
+        self.vcs.as_ref().and_then(|v| v.branch.as_deref()).or_else(|| self.trigger_parameter(&["git", "branch"]))
     }
 
     /// The trigger type spellings this pipeline carries: `trigger.type` and

@@ -112,7 +112,7 @@ impl CircleCi {
             };
             cache.trunk = listing.items;
         }
-        cache.trunk.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        cache.trunk.sort_by_key(|p| std::cmp::Reverse(p.created_at));
         Ok(cache.trunk.iter().filter(|p| p.created_at >= cutoff).cloned().collect())
     }
 

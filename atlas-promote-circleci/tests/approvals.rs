@@ -39,10 +39,19 @@ async fn mount_trunk(server: &MockServer, jobs: Value) -> Trunk {
 /// Last night's checks: integration failed then passed on a rerun, system still going, data-quality refused.
 fn nightly_workflows() -> Value {
     json!([
-        with(&workflow("n1", "integration", "failed"), json!({ "created_at": "2020-05-07T02:01:00Z", "stopped_at": "2020-05-07T02:30:00Z" })),
-        with(&workflow("n2", "integration", "success"), json!({ "created_at": "2020-05-07T06:00:00Z", "stopped_at": "2020-05-07T06:40:00Z" })),
+        with(
+            &workflow("n1", "integration", "failed"),
+            json!({ "created_at": "2020-05-07T02:01:00Z", "stopped_at": "2020-05-07T02:30:00Z" })
+        ),
+        with(
+            &workflow("n2", "integration", "success"),
+            json!({ "created_at": "2020-05-07T06:00:00Z", "stopped_at": "2020-05-07T06:40:00Z" })
+        ),
         with(&workflow("n3", "system", "failing"), json!({ "created_at": "2020-05-07T02:01:00Z", "stopped_at": null })),
-        with(&workflow("n4", "data-quality", "unauthorized"), json!({ "created_at": "2020-05-07T02:01:00Z", "stopped_at": "2020-05-07T02:02:00Z" })),
+        with(
+            &workflow("n4", "data-quality", "unauthorized"),
+            json!({ "created_at": "2020-05-07T02:01:00Z", "stopped_at": "2020-05-07T02:02:00Z" })
+        ),
     ])
 }
 
@@ -78,10 +87,10 @@ async fn mount_trunk_with(server: &MockServer, jobs: Value, nightly_workflows: V
         .await;
     Mock::given(method("GET"))
         .and(path("/workflow/wf-build/job"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page(
-            fixture("pycircleci-mock.get_workflow_jobs_response.json"),
-            None,
-        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(fixture("pycircleci-mock.get_workflow_jobs_response.json"), None)),
+        )
         .expect(..=1) // finished: read at most once
         .mount(server)
         .await;
@@ -118,7 +127,10 @@ fn standard_jobs() -> Value {
             json!({ "id": "7a1b2c3d-0000-4000-8000-000000000003", "status": "canceled", "approved_by": null,
                     "canceled_by": DAN, "stopped_at": "2023-11-20T11:00:00Z" }),
         ),
-        with(&first_item("pycircleci-mock.get_workflow_jobs_response.json"), json!({ "name": "announce", "status": "success" })),
+        with(
+            &first_item("pycircleci-mock.get_workflow_jobs_response.json"),
+            json!({ "name": "announce", "status": "success" })
+        ),
     ])
 }
 
@@ -250,7 +262,8 @@ async fn scheduled_only_checks_ignore_workflows_of_push_pipelines() {
 async fn check_paging_follows_three_pages_and_stops_at_the_cutoff() {
     let server = MockServer::start().await;
     let published = fixture("pycircleci-mock.get_project_pipelines_response.json");
-    let other = |id: &str, at: &str| with(&published[1], json!({ "id": id, "created_at": at, "vcs": { "branch": "main" } }));
+    let other =
+        |id: &str, at: &str| with(&published[1], json!({ "id": id, "created_at": at, "vcs": { "branch": "main" } }));
     let ours = with(&published[0], json!({ "created_at": "2020-05-06T15:36:05Z", "vcs": { "branch": "main" } }));
     let pages = [
         (None, json!([other("a", "2020-05-09T00:00:00Z")]), Some("p2")),

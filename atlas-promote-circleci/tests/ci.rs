@@ -41,9 +41,7 @@ async fn trigger_on_the_legacy_endpoint_sends_the_request_as_pipeline_parameters
                 "atlas_sha": SHA, "atlas_flush": false, "atlas_environment": "prod"
             }
         })))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")),
-        )
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")))
         .expect(1)
         .mount(&server)
         .await;
@@ -129,9 +127,7 @@ async fn status_follows_the_newest_workflow_of_the_requested_name() {
     let id = "e411ea74-c64a-4d60-9292-115e782802ed";
     Mock::given(method("POST"))
         .and(path("/project/gh/foo/bar/pipeline"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")),
-        )
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -163,9 +159,7 @@ async fn an_unknown_workflow_status_is_reported_as_unknown() {
     let id = "e411ea74-c64a-4d60-9292-115e782802ed";
     Mock::given(method("POST"))
         .and(path("/project/gh/foo/bar/pipeline"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")),
-        )
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")))
         .mount(&server)
         .await;
     Mock::given(method("GET"))
@@ -175,10 +169,12 @@ async fn an_unknown_workflow_status_is_reported_as_unknown() {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/pipeline/{id}/workflow")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page(
-            json!([workflow("w1", "deploy", "paused-by-policy", "2026-05-04T08:00:00Z")]),
-            None,
-        )))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(page(
+                json!([workflow("w1", "deploy", "paused-by-policy", "2026-05-04T08:00:00Z")]),
+                None,
+            )),
+        )
         .mount(&server)
         .await;
     let circleci = backend(&server);
@@ -216,10 +212,10 @@ async fn a_finished_run_reports_when_it_finished_and_is_not_read_again() {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/pipeline/{id}/workflow")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page(
-            fixture("pycircleci-mock.get_pipeline_workflow_response.json"),
-            None,
-        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(fixture("pycircleci-mock.get_pipeline_workflow_response.json"), None)),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -241,9 +237,7 @@ async fn an_errored_pipeline_is_a_failed_run() {
     let id = "e411ea74-c64a-4d60-9292-115e782802ed";
     Mock::given(method("POST"))
         .and(path("/project/gh/foo/bar/pipeline"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")),
-        )
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")))
         .mount(&server)
         .await;
     let errored = with(
@@ -309,10 +303,10 @@ async fn find_recovers_a_run_by_its_key_after_a_crash_from_the_compiled_config()
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/pipeline/{deploy}/workflow")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page(
-            json!([workflow("w9", "deploy", "on_hold", "2020-05-06T15:36:06Z")]),
-            None,
-        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(json!([workflow("w9", "deploy", "on_hold", "2020-05-06T15:36:06Z")]), None)),
+        )
         .mount(&server)
         .await;
     let circleci = backend(&server); // a fresh process: nothing cached
@@ -348,10 +342,10 @@ async fn find_reads_the_key_from_pipeline_values_when_listed_there() {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/pipeline/{deploy}/workflow")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(page(
-            json!([workflow("w9", "flush", "success", "2020-05-06T15:36:06Z")]),
-            None,
-        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(page(json!([workflow("w9", "flush", "success", "2020-05-06T15:36:06Z")]), None)),
+        )
         .mount(&server)
         .await;
     let circleci = backend(&server);
@@ -486,8 +480,7 @@ async fn a_429_with_retry_after_seconds_is_waited_out_then_retried() {
 async fn a_429_with_retry_after_as_an_http_date_is_waited_out_then_retried() {
     let server = MockServer::start().await;
     let at = (chrono::Utc::now() + chrono::TimeDelta::seconds(2)).format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-    let limited =
-        ResponseTemplate::new(429).insert_header("Retry-After", at.as_str()).set_body_json(json!({}));
+    let limited = ResponseTemplate::new(429).insert_header("Retry-After", at.as_str()).set_body_json(json!({}));
     pipeline_workflows_after(&server, limited, 1).await;
     let circleci = backend(&server);
 

@@ -37,9 +37,7 @@ async fn ci_provider_conformance() {
     empty_trunk(&server).await;
     Mock::given(method("POST"))
         .and(path("/project/gh/foo/bar/pipeline"))
-        .respond_with(
-            ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")),
-        )
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("trigger_pipeline.devguide.circleci-docs.json")))
         .expect(1)
         .mount(&server)
         .await;

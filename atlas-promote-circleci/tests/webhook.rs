@@ -27,7 +27,8 @@ fn sign(secret: &str, body: &[u8]) -> String {
 fn published_signature_vectors_verify() {
     let vectors = fixture("webhook_signature_test_vectors.transcribed.circleci-docs.json");
     for v in vectors["vectors"].as_array().unwrap() {
-        let (body, secret, v1) = (v["body"].as_str().unwrap(), v["secret"].as_str().unwrap(), v["v1"].as_str().unwrap());
+        let (body, secret, v1) =
+            (v["body"].as_str().unwrap(), v["secret"].as_str().unwrap(), v["v1"].as_str().unwrap());
         let header = format!("v1={v1}");
         assert!(verify_signature(secret.as_bytes(), Some(&header), body.as_bytes()).is_ok(), "{body}");
         // Several versions in one header: only v1 is checked.
@@ -46,7 +47,10 @@ fn a_wrong_signature_is_rejected() {
     // The right signature under another secret, and for another body.
     let v = &vectors["vectors"][0];
     let header = format!("v1={}", v["v1"].as_str().unwrap());
-    assert!(matches!(verify_signature(b"not-the-secret", Some(&header), b"hello world"), Err(WebhookError::InvalidSignature)));
+    assert!(matches!(
+        verify_signature(b"not-the-secret", Some(&header), b"hello world"),
+        Err(WebhookError::InvalidSignature)
+    ));
     assert!(matches!(verify_signature(b"secret", Some(&header), b"hello world!"), Err(WebhookError::InvalidSignature)));
 }
 
@@ -65,7 +69,8 @@ async fn the_signature_is_checked_before_the_body_is_parsed() {
 
     let unsigned = receiver.receive(None, b"not json at all").await.unwrap_err();
     let wrong = receiver.receive(Some(&sign("other", b"not json at all")), b"not json at all").await.unwrap_err();
-    let signed_garbage = receiver.receive(Some(&sign(SECRET, b"not json at all")), b"not json at all").await.unwrap_err();
+    let signed_garbage =
+        receiver.receive(Some(&sign(SECRET, b"not json at all")), b"not json at all").await.unwrap_err();
 
     assert!(matches!(unsigned, WebhookError::MissingSignature), "{unsigned:?}");
     assert!(matches!(wrong, WebhookError::InvalidSignature), "{wrong:?}");
@@ -146,7 +151,9 @@ async fn job_completed_of_an_approval_job_is_an_approval_by_the_approvers_login(
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/user/{approver}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "id": approver, "login": "pat", "name": "Pat" })))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({ "id": approver, "login": "pat", "name": "Pat" })),
+        )
         .expect(1)
         .mount(&server)
         .await;
