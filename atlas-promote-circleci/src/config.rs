@@ -426,3 +426,51 @@ fn default_http_client(settings: &Settings) -> Result<reqwest::Client> {
     };
     builder.build().map_err(|e| invalid("circleci configuration", format!("cannot build the HTTP client: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> CircleCiBuilder {
+        CircleCiBuilder::new().with_token("CCIPAT_secret").with_project_slug("gh/acme/atlas")
+    }
+
+    fn refused(builder: CircleCiBuilder) -> String {
+        let err = builder.build().expect_err("build should fail");
+        assert!(matches!(err, atlas_promote_core::Error::Invalid { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(!text.contains("CCIPAT_secret"), "{text}");
+        text
+    }
+
+    #[test]
+    fn build_names_what_is_missing_or_wrong() {
+        assert!(valid().build().is_ok());
+        assert!(refused(CircleCiBuilder::new().with_project_slug("gh/acme/atlas")).contains(ENV_TOKEN));
+        assert!(refused(valid().with_token("  ")).contains("empty"));
+        assert!(refused(CircleCiBuilder::new().with_token("t")).contains(ENV_PROJECT_SLUG));
+        assert!(refused(valid().with_project_slug("acme/atlas")).contains("acme/atlas"));
+        assert!(refused(valid().with_base_url("ftp://example.com")).contains("base URL"));
+        assert!(refused(valid().with_page_limit(0)).contains("page limit"));
+        assert!(refused(valid().with_definition_id("")).contains("definition id"));
+        assert!(refused(valid().with_parameter_prefix("atlas.")).contains("prefix"));
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let shown = format!("{:?} {:?}", valid(), valid().build().unwrap());
+        assert!(!shown.contains("CCIPAT_secret"), "{shown}");
+        assert!(shown.contains("gh/acme/atlas"));
+    }
+
+    #[test]
+    fn approval_jobs_follow_the_naming_convention() {
+        let s = valid().settings;
+        assert!(s.approval_job_is_for("approve-prod", "prod"));
+        assert!(s.approval_job_is_for("approve-prod--product-owner", "prod"));
+        assert!(!s.approval_job_is_for("approve-prod-eu", "prod"));
+        assert!(!s.approval_job_is_for("hold", "prod"));
+        assert_eq!(s.approval_job_stage("approve-prod--dev-team"), Some("prod"));
+        assert_eq!(s.approval_job_stage("approve-"), None);
+    }
+}

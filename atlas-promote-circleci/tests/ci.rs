@@ -562,3 +562,17 @@ async fn listings_stop_at_the_page_limit() {
 
     circleci.cancel(&RunId("p".into())).await.unwrap();
 }
+
+#[tokio::test]
+async fn listings_stop_at_their_deadline() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/pipeline/p/workflow"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(page(json!([]), Some("again"))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let circleci = builder(&server).with_page_deadline(Duration::ZERO).build().unwrap();
+
+    circleci.cancel(&RunId("p".into())).await.unwrap();
+}
