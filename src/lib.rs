@@ -5,3 +5,7 @@
 #![warn(missing_docs)]
 
 pub use atlas_promote_core::*;
+
+/// The CircleCI backend (feature `circleci`).
+#[cfg(feature = "circleci")]
+pub use atlas_promote_circleci as circleci;

@@ -1,0 +1,213 @@
+//! Reading pipelines, workflows and jobs, with the caches that keep polling cheap.
+//!
+//! API requests are this backend's real cost (rate limits), so what cannot
+//! change is read once:
+//! - the trunk branch's pipeline list is read incrementally: newest page
+//!   first, stopping at the first pipeline already known;
+//! - a pipeline's workflow list is reused while every workflow in it has
+//!   finished, for `settled_ttl` (a rerun adds a workflow only to a finished one);
+//! - a finished workflow's jobs never change, and are kept;
+//! - user logins are kept.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use atlas_promote_core::{Error, Result};
+use chrono::{DateTime, Utc};
+
+use crate::client::segment;
+use crate::model::{Job, Pipeline, Workflow};
+use crate::{CircleCi, lock};
+
+/// Cached knowledge, behind one mutex never held across an `await`.
+#[derive(Debug, Default)]
+pub(crate) struct Cache {
+    /// The trunk branch's pipelines, newest first.
+    pub(crate) trunk: Vec<Pipeline>,
+    /// `trunk` holds every trunk pipeline created at or after this instant.
+    pub(crate) trunk_covers: Option<DateTime<Utc>>,
+    /// Workflow lists by pipeline id.
+    pub(crate) workflows: HashMap<String, Listed<Vec<Workflow>>>,
+    /// Jobs by workflow id.
+    pub(crate) jobs: HashMap<String, Listed<Vec<Job>>>,
+    /// User logins by user id.
+    pub(crate) logins: HashMap<String, String>,
+    /// The token's own login.
+    pub(crate) me: Option<String>,
+    /// Trunk pipelines of a commit that may carry approval jobs, by the SHA asked for.
+    pub(crate) approval_pipelines: HashMap<String, Vec<String>>,
+    /// Runs started or found by this backend (see `ci.rs`).
+    pub(crate) runs: crate::ci::RunCache,
+}
+
+/// A listing and when it was read.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed<T> {
+    pub(crate) value: T,
+    pub(crate) at: Instant,
+}
+
+/// Whether a commit matches: equal, or one a prefix (≥ 7 characters) of the other.
+pub(crate) fn same_commit(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.len() >= 7 && long.get(..short.len()).is_some_and(|p| p.eq_ignore_ascii_case(short))
+}
+
+/// Whether a job snapshot is final: every job ended (a finished workflow's jobs never change).
+pub(crate) fn jobs_final(jobs: &[Job]) -> bool {
+    !jobs.is_empty() && jobs.iter().all(|j| j.status.is_terminal())
+}
+
+/// The newest workflow of each name (reruns add workflows of the same name),
+/// setup workflows of dynamic config left out.
+pub(crate) fn newest_per_name(workflows: &[Workflow]) -> Vec<&Workflow> {
+    let mut newest: HashMap<&str, &Workflow> = HashMap::new();
+    for w in workflows.iter().filter(|w| w.tag.as_deref() != Some("setup")) {
+        let keep = newest.get(w.name.as_str()).is_none_or(|n| (w.created_at, &w.id) > (n.created_at, &n.id));
+        if keep {
+            newest.insert(&w.name, w);
+        }
+    }
+    let mut out: Vec<&Workflow> = newest.into_values().collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+impl CircleCi {
+    fn project_path(&self) -> String {
+        format!("/project/{}", self.inner.settings.project_slug)
+    }
+
+    /// The trunk branch's pipelines created at or after `cutoff`, newest
+    /// first, read incrementally.
+    pub(crate) async fn trunk_pipelines(&self, cutoff: DateTime<Utc>) -> Result<Vec<Pipeline>> {
+        let (known, covered): (HashSet<String>, bool) = {
+            let cache = lock(&self.inner.cache);
+            let covered = cache.trunk_covers.is_some_and(|c| c <= cutoff);
+            (if covered { cache.trunk.iter().map(|p| p.id.clone()).collect() } else { HashSet::new() }, covered)
+        };
+        let branch = self.inner.settings.trunk_branch.clone();
+        let path = format!("{}/pipeline", self.project_path());
+        let listing = self
+            .inner
+            .client
+            .list::<Pipeline>("list pipelines", &path, &[("branch", branch.as_str())], |page| {
+                !page.iter().any(|p| known.contains(&p.id) || p.created_at < cutoff)
+            })
+            .await?;
+        let reached_known = listing.items.iter().any(|p| known.contains(&p.id));
+        let mut cache = lock(&self.inner.cache);
+        let fresh_ids: HashSet<&str> = listing.items.iter().map(|p| p.id.as_str()).collect();
+        if covered && reached_known {
+            let older: Vec<Pipeline> = cache.trunk.drain(..).filter(|p| !fresh_ids.contains(p.id.as_str())).collect();
+            cache.trunk = listing.items;
+            cache.trunk.extend(older);
+        } else {
+            let oldest = listing.items.last().map(|p| p.created_at);
+            cache.trunk_covers = match (listing.complete, oldest) {
+                // Reached the cutoff, or the end of the list.
+                (true, Some(oldest)) if oldest < cutoff => Some(cutoff),
+                (true, _) => Some(DateTime::<Utc>::MIN_UTC),
+                (false, oldest) => oldest,
+            };
+            cache.trunk = listing.items;
+        }
+        cache.trunk.sort_by_key(|p| std::cmp::Reverse(p.created_at));
+        Ok(cache.trunk.iter().filter(|p| p.created_at >= cutoff).cloned().collect())
+    }
+
+    /// A pipeline's workflows, from the cache while they are all finished and
+    /// younger than `settled_ttl`, or when `live_by_jobs` says one is still going.
+    pub(crate) async fn workflows(&self, pipeline_id: &str) -> Result<Vec<Workflow>> {
+        if let Some(cached) = self.cached_workflows(pipeline_id) {
+            return Ok(cached);
+        }
+        self.read_workflows(pipeline_id).await
+    }
+
+    /// A pipeline's workflows, read now.
+    pub(crate) async fn read_workflows(&self, pipeline_id: &str) -> Result<Vec<Workflow>> {
+        let path = format!("/pipeline/{}/workflow", segment(pipeline_id));
+        let workflows: Vec<Workflow> = self.inner.client.list_all("list workflows", &path).await?;
+        lock(&self.inner.cache)
+            .workflows
+            .insert(pipeline_id.to_owned(), Listed { value: workflows.clone(), at: Instant::now() });
+        Ok(workflows)
+    }
+
+    fn cached_workflows(&self, pipeline_id: &str) -> Option<Vec<Workflow>> {
+        let cache = lock(&self.inner.cache);
+        let listed = cache.workflows.get(pipeline_id)?;
+        let settled = !listed.value.is_empty() && listed.value.iter().all(|w| w.status.is_terminal());
+        // A workflow still going cannot have been rerun yet: if its jobs show
+        // it still going, the list is as good as new.
+        let live = listed.value.iter().any(|w| match cache.jobs.get(&w.id) {
+            Some(jobs) => !jobs_final(&jobs.value),
+            None => false,
+        });
+        let fresh = listed.at.elapsed() < self.inner.settings.settled_ttl;
+        ((settled && fresh) || live).then(|| listed.value.clone())
+    }
+
+    /// A workflow's jobs: kept once they have all ended.
+    pub(crate) async fn jobs(&self, workflow: &Workflow) -> Result<Vec<Job>> {
+        if let Some(listed) = lock(&self.inner.cache).jobs.get(&workflow.id)
+            && jobs_final(&listed.value)
+        {
+            return Ok(listed.value.clone());
+        }
+        let path = format!("/workflow/{}/job", segment(&workflow.id));
+        let jobs: Vec<Job> = self.inner.client.list_all("list workflow jobs", &path).await?;
+        lock(&self.inner.cache).jobs.insert(workflow.id.clone(), Listed { value: jobs.clone(), at: Instant::now() });
+        Ok(jobs)
+    }
+
+    /// Forget a workflow's jobs (after approving or cancelling one).
+    pub(crate) fn forget_jobs(&self, workflow_id: &str) {
+        lock(&self.inner.cache).jobs.remove(workflow_id);
+    }
+
+    /// A user's login, resolved once through `GET /user/{id}`; the id itself
+    /// when CircleCI does not know the user.
+    pub(crate) async fn login(&self, user_id: &str) -> Result<String> {
+        if let Some(login) = lock(&self.inner.cache).logins.get(user_id) {
+            return Ok(login.clone());
+        }
+        let path = format!("/user/{}", segment(user_id));
+        let login = match self.inner.client.get::<crate::model::User>("get user", &path, &[]).await {
+            Ok(user) => user.login,
+            Err(Error::NotFound { .. }) => user_id.to_owned(),
+            Err(e) => return Err(e),
+        };
+        lock(&self.inner.cache).logins.insert(user_id.to_owned(), login.clone());
+        Ok(login)
+    }
+
+    /// The token's own login (`GET /me`, once).
+    pub(crate) async fn me(&self) -> Result<String> {
+        if let Some(me) = lock(&self.inner.cache).me.clone() {
+            return Ok(me);
+        }
+        let user: crate::model::User = self.inner.client.get("get current user", "/me", &[]).await?;
+        lock(&self.inner.cache).me = Some(user.login.clone());
+        Ok(user.login)
+    }
+
+    /// `GET /pipeline/{id}`.
+    pub(crate) async fn pipeline(&self, pipeline_id: &str) -> Result<Pipeline> {
+        self.inner.client.get("get pipeline", &format!("/pipeline/{}", segment(pipeline_id)), &[]).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commits_match_by_prefix_of_at_least_seven() {
+        assert!(same_commit("ca67134f650e362133e51a9ffdb8e5ddc7fa53a5", "ca67134"));
+        assert!(same_commit("CA67134", "ca67134f650e"));
+        assert!(!same_commit("ca6713", "ca67134f650e"));
+        assert!(!same_commit("ca67134f", "ca67134e"));
+    }
+}
