@@ -47,7 +47,7 @@ mod tests {
     use super::*;
 
     fn finding(severity: Severity) -> Finding {
-        Finding { severity, stage: Some("prod".into()), message: "something".into() }
+        Finding { severity, stage: Some("prod".into()), field: None, message: "something".into() }
     }
 
     #[test]

@@ -47,7 +47,6 @@ fn lint_json_is_a_list_of_findings() {
 }
 
 #[test]
-#[ignore = "awaits examples/policies/atlas.toml (branch policyfile)"]
 fn lint_passes_the_atlas_example_policy() {
     assert!(root().join("examples/policies/atlas.toml").exists(), "examples/policies/atlas.toml is missing");
     let run = atlas_promote(&["lint", "examples/policies/atlas.toml"]);
@@ -56,7 +55,6 @@ fn lint_passes_the_atlas_example_policy() {
 }
 
 #[test]
-#[ignore = "awaits examples/policies/atlas.toml (branch policyfile)"]
 fn the_atlas_example_policy_has_the_stages_of_the_atlas_preset() {
     let policy = Policy::from_path(root().join("examples/policies/atlas.toml")).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(policy.stages, Policy::atlas().stages);
