@@ -5,3 +5,7 @@
 #![warn(missing_docs)]
 
 pub use atlas_promote_core::*;
+
+/// The GitHub backend (feature `github`).
+#[cfg(feature = "github")]
+pub use atlas_promote_github as github;

@@ -1,0 +1,7 @@
+//! protection
+/// x
+#[derive(Debug)]
+pub struct GateAnswer;
+/// x
+#[derive(Debug)]
+pub struct GateRequest;

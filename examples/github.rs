@@ -1,0 +1,2 @@
+//! Placeholder until the live example lands.
+fn main() {}
