@@ -1,8 +1,10 @@
 //! Integration tests against a real local HTTP server (wiremock) serving the
 //! published GitHub payloads of `tests/data/` (provenance in `tests/data/SOURCES.md`).
 
+mod actions;
 mod checks;
 mod client;
+mod environments;
 mod roles;
 
 use std::time::Duration;
