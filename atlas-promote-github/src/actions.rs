@@ -88,7 +88,6 @@ pub(crate) fn key_in_title(title: &str) -> Option<IdempotencyKey> {
 }
 
 /// The commit and stage a key was made for: `atlas.{sha}.{stage}.{kind}.{attempt}`.
-#[allow(dead_code)]
 pub(crate) fn key_parts(key: &IdempotencyKey) -> Option<(&str, &str)> {
     let mut parts = key.as_str().split('.');
     let (_, sha, stage) = (parts.next()?, parts.next()?, parts.next()?);

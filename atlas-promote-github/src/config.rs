@@ -329,12 +329,6 @@ impl Config {
     pub(crate) fn environment<'a>(&'a self, stage: &'a str) -> &'a str {
         self.environments.get(stage).map_or(stage, String::as_str)
     }
-
-    /// The stage of a GitHub environment (the reverse of [`environment`](Self::environment)).
-    #[allow(dead_code)]
-    pub(crate) fn stage_of<'a>(&'a self, environment: &'a str) -> &'a str {
-        self.environments.iter().find(|(_, env)| *env == environment).map_or(environment, |(stage, _)| stage.as_str())
-    }
 }
 
 #[cfg(test)]
@@ -390,7 +384,6 @@ mod tests {
         assert_eq!(c.workflow_file("nightly.yaml"), "nightly.yaml");
         assert_eq!(c.environment("prod"), "production");
         assert_eq!(c.environment("dev"), "dev");
-        assert_eq!(c.stage_of("production"), "prod");
         assert_eq!(c.org, "a");
     }
 }

@@ -51,14 +51,14 @@ mod checks;
 mod client;
 mod compare;
 mod config;
-// mod deployments;
+mod deployments;
 mod environments;
 mod error;
 pub mod model;
-// mod protection;
+mod protection;
 mod reviews;
 mod teams;
-// pub mod webhook;
+pub mod webhook;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -72,9 +72,9 @@ pub use actions::{MAX_INPUTS, RESERVED_INPUTS, dispatch_inputs, run_status};
 pub use checks::{check_run_result, commit_status_results};
 pub use client::{RequestStats, RetryPolicy};
 pub use config::{DEFAULT_API_URL, GitHubBuilder};
-// pub use protection::{GateAnswer, GateRequest};
+pub use protection::{GateAnswer, GateRequest};
 pub use reviews::review_records;
-// pub use webhook::{Delivery, WebhookReceiver};
+pub use webhook::{Delivery, WebhookReceiver};
 
 use crate::client::Client;
 use crate::config::Config;
@@ -134,6 +134,17 @@ impl GitHub {
     /// How many requests this value (and its clones) made, and how many were free 304s.
     pub fn stats(&self) -> RequestStats {
         self.inner.client.stats()
+    }
+
+    /// A receiver for this repository's webhooks, verifying with `secret`
+    /// and mapping environments to stages as this backend does.
+    pub fn webhooks(&self, secret: impl Into<SecretString>) -> WebhookReceiver {
+        let c = &self.inner.config;
+        let mut receiver = WebhookReceiver::new(secret).with_review_stage(c.review_stage.clone());
+        for (stage, environment) in &c.environments {
+            receiver = receiver.with_environment(stage.clone(), environment.clone());
+        }
+        receiver
     }
 
     fn client(&self) -> &Client {

@@ -4,8 +4,10 @@
 mod actions;
 mod checks;
 mod client;
+mod deployments;
 mod environments;
 mod roles;
+mod webhooks;
 
 use std::time::Duration;
 
