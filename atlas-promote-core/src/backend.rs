@@ -367,7 +367,12 @@ pub struct AuditRecord {
 ///   write's `expected` version differs from the stored one it fails with
 ///   [`Error::Conflict`](crate::Error::Conflict) and changes nothing. A stale
 ///   write is a conflict, never a lost update.
-/// - Versions start at 1 and grow by one per write of a key.
+/// - Versions start at 1 and grow by one per write of a key. A delete is a
+///   write too: [`commit`](Self::commit) returns the version of the deletion,
+///   and a store may continue the numbering when the key is created again
+///   (the in-memory and file stores do), so that a writer still holding a
+///   version from before the delete gets a conflict rather than overwriting
+///   the new document.
 /// - [`list`](Self::list) returns the documents whose key starts with
 ///   `prefix`, ordered by key.
 /// - The audit log is append-only: records are numbered from 1 without gaps

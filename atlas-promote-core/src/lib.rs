@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod backend;
 pub mod decision;
 mod duration;
@@ -22,8 +23,13 @@ mod file;
 pub mod gate;
 mod lint;
 pub mod machine;
+pub mod memory;
 pub mod policy;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
+pub use audit::{AuditBreak, AuditHead, BreakKind};
 pub use backend::{
     ApprovalSource, AuditEntry, AuditRecord, ChangedFiles, CheckQuery, CheckSource, CiProvider, Clock, Directory,
     Document, IdempotencyKey, ManualClock, Notice, Run, RunId, RunKind, RunRequest, RunStatus, SourceControl,
@@ -39,7 +45,9 @@ pub use file::PolicyError;
 pub use gate::{Gate, GateError, evaluate};
 pub use lint::{Finding, Severity};
 pub use machine::TransitionError;
+pub use memory::{MemoryApprovals, MemoryChecks, MemoryCi, MemorySourceControl, MemoryStore, Outcome, StaticDirectory};
 pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
     Stage, StageKind, Weekday, Window,
 };
+pub use store::{AuditProblem, AuditReport, FileStore, TornLine};
