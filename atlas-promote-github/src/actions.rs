@@ -94,10 +94,9 @@ pub(crate) fn key_parts(key: &IdempotencyKey) -> Option<(&str, &str)> {
     Some((sha, stage))
 }
 
+/// A GitHub run id is a number: anything else names no run.
 fn run_id(run: &RunId) -> Result<u64> {
-    run.0
-        .parse()
-        .map_err(|_| Error::Invalid { what: "GitHub run id".into(), message: format!("{run} is not a number") })
+    run.0.parse().map_err(|_| Error::NotFound { backend: BACKEND.into(), what: format!("workflow run {run}") })
 }
 
 fn to_run(run: &WorkflowRun, key: IdempotencyKey) -> Run {

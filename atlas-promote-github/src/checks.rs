@@ -34,8 +34,15 @@ impl GitHub {
 
 #[async_trait]
 impl CheckSource for GitHub {
-    /// Check runs and commit statuses of `query.sha`, the newest result per
-    /// name (2 requests when each list fits one page; 304s when unchanged).
+    /// Check runs and commit statuses of `query.sha` (2 requests when each
+    /// list fits one page; 304s when unchanged).
+    ///
+    /// Check runs come as GitHub's `filter=latest` gives them: the newest run
+    /// of each name in each check suite. Commit statuses are paired into runs
+    /// ([`commit_status_results`]). Earlier runs are kept, not only the
+    /// newest per name: the gate needs them (a re-run still going after a
+    /// pass is a warning, not a blocker), and the trait's contract says
+    /// never fewer.
     async fn checks(&self, query: &CheckQuery) -> Result<Vec<CheckResult>> {
         let apps = &self.config().check_apps;
         let runs = self.check_runs(&query.sha).await?;
@@ -47,19 +54,13 @@ impl CheckSource for GitHub {
                     || run.app.as_ref().and_then(|a| a.slug.as_deref()).is_some_and(|s| apps.iter().any(|a| a == s))
             })
             .filter_map(check_run_result);
-        let mut newest: BTreeMap<String, CheckResult> = BTreeMap::new();
+        let mut results: Vec<CheckResult> = Vec::new();
         for result in from_runs.chain(commit_status_results(&query.sha, &statuses)) {
-            if !query.names.is_empty() && !query.names.contains(&result.name) {
-                continue;
-            }
-            match newest.get(&result.name) {
-                Some(kept) if kept.started_at >= result.started_at => {}
-                _ => {
-                    newest.insert(result.name.clone(), result);
-                }
+            if (query.names.is_empty() || query.names.contains(&result.name)) && !results.contains(&result) {
+                results.push(result);
             }
         }
-        Ok(newest.into_values().collect())
+        Ok(results)
     }
 }
 
@@ -90,34 +91,50 @@ pub(crate) fn conclusion_status(conclusion: &Conclusion) -> CheckStatus {
     }
 }
 
-/// The newest status per context of commit `sha`, from a list ordered newest first (as
-/// GitHub returns it). A finished status started when the `pending` status
-/// just before it in its context was posted, if there is one; otherwise when
-/// it was posted itself. `error` is errored; unknown states fail.
+/// Commit statuses as check results, one per *run* of each context, from a
+/// list in any order. GitHub keeps every status posted; a run is a
+/// `pending` status followed by the status that ends it (it started when
+/// the `pending` was posted, it finished when the end was posted), or a
+/// lone final status (started and finished when posted), or a `pending`
+/// not ended yet (running). A `pending` followed by another `pending`
+/// restarted the run. `error` is errored; unknown states fail.
 pub fn commit_status_results(sha: &str, statuses: &[CommitStatus]) -> Vec<CheckResult> {
     let mut by_context: BTreeMap<&str, Vec<&CommitStatus>> = BTreeMap::new();
     for status in statuses {
         by_context.entry(status.context.as_str()).or_default().push(status);
     }
-    by_context
-        .into_iter()
-        .filter_map(|(context, mut list)| {
-            // Newest first, whatever order the pages came in.
-            list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-            let newest = list.first()?;
-            let status = match &newest.state {
+    let mut results = Vec::new();
+    for (context, mut list) in by_context {
+        list.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        let mut open: Option<&CommitStatus> = None;
+        for status in list {
+            let finished = match &status.state {
+                CommitState::Pending => {
+                    open = Some(status);
+                    continue;
+                }
                 CommitState::Success => CheckStatus::Passed,
                 CommitState::Failure | CommitState::Unknown(_) => CheckStatus::Failed,
                 CommitState::Error => CheckStatus::Errored,
-                CommitState::Pending => CheckStatus::Running,
             };
-            let started_at = if status == CheckStatus::Running {
-                newest.created_at
-            } else {
-                list.get(1).filter(|s| s.state == CommitState::Pending).map_or(newest.created_at, |s| s.created_at)
-            };
-            let finished_at = (status != CheckStatus::Running).then_some(newest.updated_at.max(started_at));
-            Some(CheckResult { name: context.to_owned(), sha: sha.to_owned(), status, started_at, finished_at })
-        })
-        .collect()
+            let started_at = open.take().map_or(status.created_at, |p| p.created_at);
+            results.push(CheckResult {
+                name: context.to_owned(),
+                sha: sha.to_owned(),
+                status: finished,
+                started_at,
+                finished_at: Some(status.created_at.max(started_at)),
+            });
+        }
+        if let Some(pending) = open {
+            results.push(CheckResult {
+                name: context.to_owned(),
+                sha: sha.to_owned(),
+                status: CheckStatus::Running,
+                started_at: pending.created_at,
+                finished_at: None,
+            });
+        }
+    }
+    results
 }

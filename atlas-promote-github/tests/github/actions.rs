@@ -238,7 +238,7 @@ async fn status_of_a_run_without_a_key_in_its_run_name_says_how_to_fix_it() {
     let err = github(&server).status(&RunId("30433642".into())).await.unwrap_err();
     assert!(err.to_string().contains("run-name"), "{err}");
     let err = github(&server).status(&RunId("not-a-number".into())).await.unwrap_err();
-    assert!(matches!(err, Error::Invalid { .. }));
+    assert!(matches!(err, Error::NotFound { .. }), "a GitHub run id is a number: {err:?}");
 }
 
 #[tokio::test]

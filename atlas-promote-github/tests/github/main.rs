@@ -4,6 +4,7 @@
 mod actions;
 mod checks;
 mod client;
+mod conformance;
 mod deployments;
 mod environments;
 mod roles;
