@@ -5,6 +5,7 @@ mod actions;
 mod checks;
 mod client;
 mod conformance;
+mod cost;
 mod deployments;
 mod environments;
 mod roles;
