@@ -163,3 +163,8 @@ impl GitHub {
         self.inner.client.url(&segments)
     }
 }
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -311,3 +311,17 @@ async fn pull_request_reviews_cannot_be_submitted_through_the_backend() {
     let err = github(&server).submit(&record).await.unwrap_err();
     assert!(matches!(err, atlas_promote_core::Error::Unsupported { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn each_published_review_state_maps_to_its_decision() {
+    for (name, decision) in [
+        ("pull_request_review_approved.json", ApprovalDecision::Approve),
+        ("pull_request_review_changes_requested.json", ApprovalDecision::Reject),
+        ("pull_request_review_dismissed.json", ApprovalDecision::Withdraw),
+    ] {
+        let server = MockServer::start().await;
+        serve_reviews(&server, serde_json::json!([fixture(name)])).await;
+        let records = github(&server).approvals("trunk", HEAD).await.unwrap();
+        assert_eq!(records.iter().map(|r| r.decision).collect::<Vec<_>>(), vec![decision], "{name}");
+    }
+}
