@@ -9,3 +9,7 @@ pub use atlas_promote_core::*;
 /// The CircleCI backend (feature `circleci`).
 #[cfg(feature = "circleci")]
 pub use atlas_promote_circleci as circleci;
+
+/// The GitHub backend (feature `github`).
+#[cfg(feature = "github")]
+pub use atlas_promote_github as github;

@@ -1,0 +1,614 @@
+//! Raw HTTP to the GitHub REST API: headers, authentication, conditional
+//! requests, pagination, rate limits and retries (reference §1).
+//!
+//! Everything here is transport; the role files (`actions.rs`, `checks.rs`,
+//! …) say which endpoint means what.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH, LINK, USER_AGENT};
+use reqwest::{Method, StatusCode, Url};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::auth::{Credentials, still_valid};
+use crate::error::{GhError, parse_error};
+
+/// The REST API version sent on every request (reference §0.4).
+pub(crate) const API_VERSION: &str = "2022-11-28";
+/// GitHub rejects requests without a User-Agent (reference §1.1).
+pub(crate) const DEFAULT_USER_AGENT: &str = concat!("atlas-promote/", env!("CARGO_PKG_VERSION"));
+/// Conditional-request cache entries kept at most; beyond it an old entry makes room.
+const CACHE_CAPACITY: usize = 1024;
+
+/// How the client waits and retries. Every wait is capped by
+/// [`max_wait`](Self::with_max_wait): a wait that would be longer fails at
+/// once with a temporary error instead, so a caller (the engine) can requeue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub(crate) max_retries: u32,
+    pub(crate) backoff: Duration,
+    pub(crate) max_backoff: Duration,
+    pub(crate) secondary_min_wait: Duration,
+    pub(crate) max_wait: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// 3 retries, 1 s backoff doubling up to 30 s, 60 s before retrying a
+    /// secondary rate limit without `retry-after` (GitHub's advice), waits of
+    /// at most 5 minutes.
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+            secondary_min_wait: Duration::from_secs(60),
+            max_wait: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// How many times one request is retried (after a 5xx on a read, a
+    /// transport failure on a read, or a rate limit).
+    pub fn with_max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// The first backoff after a 5xx; it doubles on each retry up to `max`.
+    pub fn with_backoff(mut self, first: Duration, max: Duration) -> Self {
+        self.backoff = first;
+        self.max_backoff = max.max(first);
+        self
+    }
+
+    /// The first wait after a secondary rate limit that gives no
+    /// `retry-after`; it doubles on each retry.
+    pub fn with_secondary_min_wait(mut self, wait: Duration) -> Self {
+        self.secondary_min_wait = wait;
+        self
+    }
+
+    /// The longest the client sleeps for one rate limit before giving up with a temporary error.
+    pub fn with_max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+}
+
+/// How many requests a [`GitHub`](crate::GitHub) value has made: the figures
+/// behind the cost claims of the crate docs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RequestStats {
+    /// Requests sent over the wire, retries included.
+    pub sent: u64,
+    /// Of those, answered `304 Not Modified` and served from the cache:
+    /// these cost no primary rate limit.
+    pub not_modified: u64,
+    /// Retries after a 5xx, a transport failure or a rate limit.
+    pub retries: u64,
+    /// Times the client slept because of a rate limit.
+    pub rate_limit_waits: u64,
+}
+
+impl RequestStats {
+    /// Requests that counted against the primary rate limit.
+    pub fn rate_limited_cost(&self) -> u64 {
+        self.sent - self.not_modified
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    sent: AtomicU64,
+    not_modified: AtomicU64,
+    retries: AtomicU64,
+    rate_limit_waits: AtomicU64,
+}
+
+#[derive(Debug, Clone)]
+struct CachedResponse {
+    etag: HeaderValue,
+    body: Arc<[u8]>,
+    link: Option<HeaderValue>,
+}
+
+/// An answer, possibly served from the conditional-request cache.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Arc<[u8]>,
+    pub(crate) url: String,
+}
+
+impl Response {
+    pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, GhError> {
+        serde_json::from_slice(&self.body).map_err(|source| GhError::Decode { url: self.url.clone(), source })
+    }
+
+    fn next_page(&self) -> Option<String> {
+        next_link(self.headers.get(LINK)?.to_str().ok()?)
+    }
+}
+
+/// The HTTP client of one GitHub identity (one token or App installation):
+/// its ETag cache is keyed by URL, which is only sound per identity.
+pub(crate) struct Client {
+    http: reqwest::Client,
+    base: Url,
+    user_agent: HeaderValue,
+    credentials: Credentials,
+    retry: RetryPolicy,
+    cache: Mutex<HashMap<String, CachedResponse>>,
+    counters: Counters,
+}
+
+impl std::fmt::Debug for Client {
+    /// The identity, never the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.credentials.fmt(f)
+    }
+}
+
+impl Client {
+    pub(crate) fn new(
+        http: reqwest::Client,
+        base: Url,
+        user_agent: HeaderValue,
+        credentials: Credentials,
+        retry: RetryPolicy,
+    ) -> Self {
+        Self {
+            http,
+            base,
+            user_agent,
+            credentials,
+            retry,
+            cache: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        }
+    }
+
+    pub(crate) fn base(&self) -> &Url {
+        &self.base
+    }
+
+    pub(crate) fn stats(&self) -> RequestStats {
+        let c = &self.counters;
+        RequestStats {
+            sent: c.sent.load(Ordering::Relaxed),
+            not_modified: c.not_modified.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            rate_limit_waits: c.rate_limit_waits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The API URL of `segments` under the base URL; each segment is
+    /// percent-encoded (an environment named `a/b` becomes `a%2Fb`).
+    pub(crate) fn url<S: AsRef<str>>(&self, segments: &[S]) -> Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments.iter().map(AsRef::as_ref));
+        }
+        url
+    }
+
+    /// Whether `url` points at the same API as the base URL, so the token may be sent there.
+    pub(crate) fn is_ours(&self, url: &Url) -> bool {
+        url.origin() == self.base.origin() && url.path().starts_with(self.base.path().trim_end_matches('/'))
+    }
+
+    /// GET `url` and decode the JSON body.
+    pub(crate) async fn get_json<T: DeserializeOwned>(&self, op: &'static str, url: Url) -> Result<T, GhError> {
+        self.get(op, url).await?.json()
+    }
+
+    /// GET `url`, conditionally when an earlier answer is cached (a 304 is served from the cache).
+    pub(crate) async fn get(&self, op: &'static str, url: Url) -> Result<Response, GhError> {
+        self.execute(op, Method::GET, url, None, None).await
+    }
+
+    /// GET every page of a list, following `Link: rel="next"` (never building
+    /// page URLs itself), with `per_page=100`. `field` names the array when
+    /// the endpoint wraps it (`{"total_count", "check_runs": […]}`).
+    /// Stops after `max_pages` pages.
+    pub(crate) async fn get_pages<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        url: Url,
+        field: Option<&str>,
+        max_pages: usize,
+    ) -> Result<Vec<T>, GhError> {
+        Ok(self.get_pages_more(op, url, field, max_pages).await?.0)
+    }
+
+    /// [`get_pages`](Self::get_pages), also saying whether pages were left unread.
+    pub(crate) async fn get_pages_more<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        mut url: Url,
+        field: Option<&str>,
+        max_pages: usize,
+    ) -> Result<(Vec<T>, bool), GhError> {
+        url.query_pairs_mut().append_pair("per_page", "100");
+        let mut items = Vec::new();
+        let mut next = Some(url);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            let response = self.get(op, url).await?;
+            let page: Vec<T> = match field {
+                None => response.json()?,
+                Some(field) => {
+                    let mut value: serde_json::Value = response.json()?;
+                    let list = value
+                        .get_mut(field)
+                        .map(serde_json::Value::take)
+                        .unwrap_or(serde_json::Value::Array(Vec::new()));
+                    serde_json::from_value(list)
+                        .map_err(|source| GhError::Decode { url: response.url.clone(), source })?
+                }
+            };
+            items.extend(page);
+            pages += 1;
+            next = match response.next_page() {
+                None => None,
+                Some(_) if pages >= max_pages => return Ok((items, true)),
+                Some(link) => {
+                    let url = Url::parse(&link).map_err(|e| GhError::Invalid(format!("bad Link URL {link:?}: {e}")))?;
+                    if !self.is_ours(&url) {
+                        return Err(GhError::Invalid(format!("Link header points outside the API: {link}")));
+                    }
+                    Some(url)
+                }
+            };
+        }
+        Ok((items, false))
+    }
+
+    /// Send a body-carrying request. Never retried after a 5xx or a transport
+    /// failure: the server may have acted (a dispatch, a deployment).
+    pub(crate) async fn send_json(
+        &self,
+        op: &'static str,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, GhError> {
+        self.execute(op, method, url, body, None).await
+    }
+
+    /// [`send_json`](Self::send_json) with another identity's token (a user
+    /// token for reviews GitHub Apps may not make). The response is not cached.
+    pub(crate) async fn send_json_as(
+        &self,
+        op: &'static str,
+        method: Method,
+        url: Url,
+        body: &serde_json::Value,
+        token: &SecretString,
+    ) -> Result<Response, GhError> {
+        self.execute(op, method, url, Some(body), Some(token.clone())).await
+    }
+
+    /// GET with another identity's token; not cached (the cache is per identity).
+    pub(crate) async fn get_as<T: DeserializeOwned>(
+        &self,
+        op: &'static str,
+        url: Url,
+        token: &SecretString,
+    ) -> Result<T, GhError> {
+        self.execute(op, Method::GET, url, None, Some(token.clone())).await?.json()
+    }
+
+    async fn bearer(&self) -> Result<SecretString, GhError> {
+        match &self.credentials {
+            Credentials::Token(token) => Ok(token.clone()),
+            Credentials::App(app) => {
+                let mut guard = app.lock().await;
+                let now = Utc::now();
+                if let Some((token, expires)) = guard.as_ref()
+                    && still_valid(*expires, now)
+                {
+                    return Ok(token.clone());
+                }
+                let url = self.url(&["app", "installations", &app.installation_id.to_string(), "access_tokens"]);
+                let jwt = app.jwt(now)?;
+                // Sent directly (not through `execute`, which needs a token itself).
+                let key = url.to_string();
+                self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                let response = self
+                    .http
+                    .post(url)
+                    .header(ACCEPT, "application/vnd.github+json")
+                    .header("X-GitHub-Api-Version", API_VERSION)
+                    .header(USER_AGENT, self.user_agent.clone())
+                    .header(AUTHORIZATION, authorization(&jwt)?)
+                    .send()
+                    .await
+                    .map_err(|source| GhError::Transport { url: key.clone(), source })?;
+                let status = response.status();
+                let headers = response.headers().clone();
+                let bytes = response.bytes().await.map_err(|source| GhError::Transport { url: key.clone(), source })?;
+                if !status.is_success() {
+                    return Err(GhError::AppAuth(parse_error(&key, status.as_u16(), &headers, &bytes).to_string()));
+                }
+                #[derive(serde::Deserialize)]
+                struct InstallationToken {
+                    token: String,
+                    expires_at: DateTime<Utc>,
+                }
+                let fresh: InstallationToken =
+                    serde_json::from_slice(&bytes).map_err(|source| GhError::Decode { url: key, source })?;
+                let token = SecretString::from(fresh.token);
+                *guard = Some((token.clone(), fresh.expires_at));
+                Ok(token)
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        op: &'static str,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        bearer: Option<SecretString>,
+    ) -> Result<Response, GhError> {
+        let span = tracing::debug_span!("github.request", op, method = %method, url = %url);
+        self.execute_inner(method, url, body, bearer).instrument(span).await
+    }
+
+    async fn execute_inner(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&serde_json::Value>,
+        bearer: Option<SecretString>,
+    ) -> Result<Response, GhError> {
+        let idempotent = method == Method::GET;
+        let cacheable = idempotent && bearer.is_none();
+        let key = url.to_string();
+        let mut attempt = 0u32;
+        let mut secondary_waits = 0u32;
+        loop {
+            let token = match &bearer {
+                Some(token) => token.clone(),
+                None => self.bearer().await?,
+            };
+            let cached = if cacheable { self.cache_get(&key) } else { None };
+            let mut request = self
+                .http
+                .request(method.clone(), url.clone())
+                .header(ACCEPT, "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", API_VERSION)
+                .header(USER_AGENT, self.user_agent.clone())
+                .header(AUTHORIZATION, authorization(&token)?);
+            if let Some(entry) = &cached {
+                request = request.header(IF_NONE_MATCH, entry.etag.clone());
+            }
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            self.counters.sent.fetch_add(1, Ordering::Relaxed);
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(source) => {
+                    let err = GhError::Transport { url: key.clone(), source };
+                    if idempotent && attempt < self.retry.max_retries {
+                        attempt += 1;
+                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(err);
+                }
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            let bytes = match response.bytes().await {
+                Ok(bytes) => bytes,
+                Err(source) => {
+                    if idempotent && attempt < self.retry.max_retries {
+                        attempt += 1;
+                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(self.backoff(attempt)).await;
+                        continue;
+                    }
+                    return Err(GhError::Transport { url: key.clone(), source });
+                }
+            };
+            tracing::debug!(status = status.as_u16(), "github answered");
+
+            if status == StatusCode::NOT_MODIFIED {
+                if let Some(entry) = cached {
+                    self.counters.not_modified.fetch_add(1, Ordering::Relaxed);
+                    let mut headers = headers;
+                    if let Some(link) = entry.link {
+                        headers.insert(LINK, link);
+                    }
+                    return Ok(Response { status: StatusCode::OK, headers, body: entry.body, url: key });
+                }
+                return Err(GhError::Unexpected {
+                    url: key,
+                    status: 304,
+                    message: "304 without a cached answer".into(),
+                });
+            }
+            if status.is_success() {
+                let body: Arc<[u8]> = Arc::from(bytes.as_ref());
+                if cacheable && let Some(etag) = headers.get(ETAG) {
+                    self.cache_put(
+                        key.clone(),
+                        CachedResponse { etag: etag.clone(), body: body.clone(), link: headers.get(LINK).cloned() },
+                    );
+                }
+                return Ok(Response { status, headers, body, url: key });
+            }
+
+            let error = parse_error(&key, status.as_u16(), &headers, &bytes);
+            if let Some(wait) = self.rate_limit_wait(status, &headers, &error, secondary_waits, &key)? {
+                if attempt >= self.retry.max_retries {
+                    return Err(error);
+                }
+                attempt += 1;
+                if wait.secondary {
+                    secondary_waits += 1;
+                }
+                tracing::warn!(wait_ms = wait.duration.as_millis() as u64, "github rate limit: waiting");
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                self.counters.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(wait.duration).await;
+                continue;
+            }
+            if status.is_server_error() && idempotent && attempt < self.retry.max_retries {
+                attempt += 1;
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                let wait = retry_after(&headers).unwrap_or_else(|| self.backoff(attempt)).min(self.retry.max_wait);
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if matches!(status.as_u16(), 401 | 403 | 404)
+                && let GhError::Api { accepted_permissions: Some(needed), .. } = &error
+            {
+                tracing::warn!(status = status.as_u16(), needed, "github refused: the token may lack permissions");
+            }
+            return Err(error);
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.retry.backoff.saturating_mul(factor).min(self.retry.max_backoff)
+    }
+
+    /// `Some(wait)` when the answer is a rate limit worth waiting for,
+    /// `Err` when it is one we will not wait for, `None` when it is no rate
+    /// limit (reference §1.4: a 403 without those signs is a permission error).
+    fn rate_limit_wait(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        error: &GhError,
+        secondary_waits: u32,
+        url: &str,
+    ) -> Result<Option<Wait>, GhError> {
+        if !matches!(status.as_u16(), 403 | 429) {
+            return Ok(None);
+        }
+        let max = self.retry.max_wait;
+        if let Some(after) = retry_after(headers) {
+            if after > max {
+                return Err(GhError::SecondaryRateLimited { url: url.into(), retry_after: after });
+            }
+            return Ok(Some(Wait { duration: after, secondary: true }));
+        }
+        let remaining = headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok());
+        if remaining == Some("0") {
+            let reset = headers
+                .get("x-ratelimit-reset")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .and_then(|secs| DateTime::from_timestamp(secs, 0))
+                .unwrap_or_else(|| Utc::now() + TimeDelta::seconds(60));
+            let wait = (reset - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+            if wait > max {
+                return Err(GhError::RateLimited { url: url.into(), reset });
+            }
+            return Ok(Some(Wait { duration: wait, secondary: false }));
+        }
+        let message = match error {
+            GhError::Api { body, .. } => body.message.to_ascii_lowercase(),
+            _ => String::new(),
+        };
+        if status == StatusCode::TOO_MANY_REQUESTS || message.contains("rate limit") {
+            let wait = self.retry.secondary_min_wait.saturating_mul(2u32.saturating_pow(secondary_waits));
+            if wait > max {
+                return Err(GhError::SecondaryRateLimited { url: url.into(), retry_after: wait });
+            }
+            return Ok(Some(Wait { duration: wait, secondary: true }));
+        }
+        Ok(None)
+    }
+
+    fn cache_get(&self, key: &str) -> Option<CachedResponse> {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+    }
+
+    fn cache_put(&self, key: String, entry: CachedResponse) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= CACHE_CAPACITY
+            && !cache.contains_key(&key)
+            && let Some(old) = cache.keys().next().cloned()
+        {
+            cache.remove(&old);
+        }
+        cache.insert(key, entry);
+    }
+}
+
+struct Wait {
+    duration: Duration,
+    secondary: bool,
+}
+
+fn authorization(token: &SecretString) -> Result<HeaderValue, GhError> {
+    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
+        .map_err(|_| GhError::Invalid("the token contains characters not allowed in a header".into()))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs = headers.get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+/// The `rel="next"` URL of a `Link` header, e.g.
+/// `<https://api.github.com/…?page=2>; rel="next", <…?page=5>; rel="last"`.
+pub(crate) fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.trim().split_once(';')?;
+        let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+        params
+            .split(';')
+            .any(|p| {
+                let p = p.trim();
+                p == r#"rel="next""# || p == "rel=next"
+            })
+            .then(|| target.to_owned())
+    })
+}
+
+/// The server's `Date`, for the dispatch fallback's `created>=` filter.
+pub(crate) fn server_date(headers: &HeaderMap) -> Option<DateTime<Utc>> {
+    let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    DateTime::parse_from_rfc2822(date).ok().map(|d| d.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_link_follows_rel_next_only() {
+        let h = r#"<https://api.github.com/repositories/1300192/issues?page=2>; rel="prev", <https://api.github.com/repositories/1300192/issues?page=4>; rel="next", <https://api.github.com/repositories/1300192/issues?page=515>; rel="last", <https://api.github.com/repositories/1300192/issues?page=1>; rel="first""#;
+        assert_eq!(next_link(h).as_deref(), Some("https://api.github.com/repositories/1300192/issues?page=4"));
+        assert_eq!(next_link(r#"<https://x/?page=1>; rel="first""#), None);
+    }
+
+    #[test]
+    fn server_date_reads_http_dates() {
+        let mut h = HeaderMap::new();
+        h.insert(reqwest::header::DATE, HeaderValue::from_static("Tue, 05 May 2026 10:00:00 GMT"));
+        assert_eq!(server_date(&h), Some("2026-05-05T10:00:00Z".parse().unwrap()));
+    }
+}
