@@ -380,7 +380,8 @@ impl Policy {
     /// - `staging → prod` needs staging's nightly `integration`, `system` and
     ///   `data-quality` checks passed within 26 h, and approvals from 1
     ///   `product-owner` and 1 `dev-team` member, two different people (valid 72 h);
-    /// - in `prod`, a failing `data-quality` result raises an alert.
+    /// - in `prod`, frequent advisory `data-quality` checks run, and a failing
+    ///   result raises an alert.
     ///
     /// Each environment flushes when `pipelines/**` changed.
     pub fn atlas() -> Self {
@@ -413,6 +414,7 @@ impl Policy {
         staging.approvals = Some(ApprovalRule::require([("developer", 1)]));
 
         let mut prod = environment("prod");
+        prod.checks = vec![CheckSpec::advisory("data-quality")];
         prod.approvals = Some(ApprovalRule {
             ttl: Some(Duration::hours(72)),
             ..ApprovalRule::require([("product-owner", 1), ("dev-team", 1)])

@@ -66,10 +66,7 @@ fn only(findings: &[Finding]) -> &Finding {
 #[test]
 fn the_atlas_preset_lints_without_errors() {
     let findings = Policy::atlas().lint();
-    assert!(errors(&findings).is_empty(), "{findings:#?}");
-    // Its one warning: prod monitors data-quality without declaring it among prod's checks.
-    let warning = only(&findings);
-    assert_eq!(warning.field.as_deref(), Some("stage[4].monitor.check"));
+    assert!(findings.is_empty(), "{findings:#?}");
 }
 
 #[test]
@@ -260,7 +257,10 @@ fn an_override_role_no_one_holds_is_a_warning() {
 
 #[test]
 fn a_finding_reads_as_a_sentence_about_its_stage() {
-    let finding = only(&Policy::atlas().lint()).clone();
+    let mut atlas = Policy::atlas();
+    atlas.stages[4].checks.clear();
+    let finding = only(&atlas.lint()).clone();
+    assert_eq!(finding.field.as_deref(), Some("stage[4].monitor.check"));
     assert_eq!(
         finding.to_string(),
         "warning: stage prod: prod monitors the check data-quality but does not declare it among its checks; \
