@@ -21,6 +21,7 @@ mod approvals;
 mod checks;
 mod ci;
 mod directory;
+mod scenario;
 mod source_control;
 mod state_store;
 
@@ -28,5 +29,6 @@ pub use approvals::{Capabilities, approval_source_suite};
 pub use checks::check_source_suite;
 pub use ci::ci_provider_suite;
 pub use directory::directory_suite;
+pub use scenario::{Scenario, default_start};
 pub use source_control::{History, source_control_suite};
 pub use state_store::state_store_suite;
