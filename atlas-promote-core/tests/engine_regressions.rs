@@ -1,0 +1,109 @@
+//! Engine bugs found by the deterministic simulation (`tests/simulation.rs`),
+//! each pinned by the smallest scenario that shows it. Each test fails on
+//! the engine as it was before its fix.
+
+use atlas_promote_core::testkit::Scenario;
+use atlas_promote_core::{CheckStatus, Error, OverrideRule, Policy, Result};
+use chrono::TimeDelta;
+
+fn atlas() -> Scenario {
+    let mut policy = Policy::atlas();
+    policy.overrides = Some(OverrideRule { roles: vec!["release-manager".into()] });
+    let mut s = Scenario::new(policy);
+    s.person("dan", &["developer", "dev-team"]).person("pat", &["product-owner"]).person("rita", &["release-manager"]);
+    s
+}
+
+async fn audited(s: &Scenario, action: &str) -> Result<usize> {
+    Ok(s.audit().await?.iter().filter(|r| r.entry.action == action).count())
+}
+
+/// c1 is live in staging, its nightly passed, and pat and dan approved it
+/// into prod; deploys into prod fail, so it ends `failed in prod`.
+async fn failed_in_prod(s: &mut Scenario) -> Result<()> {
+    s.merge("c1", "alice", &["src/app.rs"]).await?;
+    s.run_until_idle().await?;
+    s.approve("dan", "staging", "c1").await?;
+    s.run_until_idle().await?;
+    s.nightly("staging", "c1", CheckStatus::Passed);
+    s.approve("pat", "prod", "c1").await?;
+    s.approve("dan", "prod", "c1").await?;
+    s.deploys_fail("prod");
+    s.run_until_idle().await?;
+    assert!(s.state("c1").await?.to_string().starts_with("failed in prod"), "{}", s.timeline().join("\n"));
+    s.deploys_succeed("prod");
+    Ok(())
+}
+
+/// An override promoted a candidate into a stage under a hold,
+/// although a hold stops the line ("nothing is promoted into `stage` until
+/// release"). An override bypasses named gate rules, not a hold.
+#[tokio::test]
+async fn an_override_does_not_promote_into_a_held_stage() -> Result<()> {
+    let mut s = atlas();
+    s.merge("c1", "alice", &["src/app.rs"]).await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c1").await?.to_string(), "live in dev");
+    s.engine.hold("staging", "dan", "incident 42").await?;
+
+    let refused = s.engine.override_gate("c1", "rita", &["approvals_missing"], "hotfix").await;
+    assert!(matches!(&refused, Err(Error::Refused { reason }) if reason.contains("held by dan")), "{refused:?}");
+    assert_eq!(s.state("c1").await?.to_string(), "live in dev");
+    assert_eq!(s.ci.requests().iter().filter(|r| r.stage == "staging").count(), 0);
+    assert_eq!(audited(&s, "override.refused").await?, 1);
+
+    s.engine.release("staging", "dan").await?;
+    s.engine.override_gate("c1", "rita", &["approvals_missing"], "hotfix").await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c1").await?.to_string(), "live in staging");
+    Ok(())
+}
+
+/// A retry re-entered prod while a product owner's rejection
+/// stood. A retry enters the stage again, so the stage's own rules must
+/// still hold when it is asked for.
+#[tokio::test]
+async fn a_retry_is_refused_while_a_rejection_stands() -> Result<()> {
+    let mut s = atlas();
+    failed_in_prod(&mut s).await?;
+    s.reject("pat", "prod", "c1").await?;
+
+    let refused = s.engine.retry("c1", "prod", "dan").await;
+    assert!(matches!(&refused, Err(Error::Refused { reason }) if reason.contains("rejected by pat")), "{refused:?}");
+    assert!(s.state("c1").await?.to_string().starts_with("failed in prod"));
+    assert_eq!(audited(&s, "retry.refused").await?, 1);
+
+    // Later (at the same instant the rejection would win), pat approves after all.
+    s.advance(TimeDelta::minutes(5));
+    s.approve("pat", "prod", "c1").await?;
+    s.engine.retry("c1", "prod", "dan").await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c1").await?.to_string(), "live in prod");
+    Ok(())
+}
+
+/// A retry re-entered a stage after an approver lost
+/// the role that counted, and during a hold.
+#[tokio::test]
+async fn a_retry_is_refused_without_the_approvals_or_under_a_hold() -> Result<()> {
+    let mut s = atlas();
+    failed_in_prod(&mut s).await?;
+    s.directory.revoke("pat", "product-owner");
+    let refused = s.engine.retry("c1", "prod", "dan").await;
+    assert!(
+        matches!(&refused, Err(Error::Refused { reason }) if reason.contains("needs 1 more approval from product-owner")),
+        "{refused:?}"
+    );
+
+    s.directory.grant("pat", "product-owner");
+    s.engine.hold("prod", "pat", "incident 7").await?;
+    let refused = s.engine.retry("c1", "prod", "dan").await;
+    assert!(matches!(&refused, Err(Error::Refused { reason }) if reason.contains("held by pat")), "{refused:?}");
+    assert!(s.state("c1").await?.to_string().starts_with("failed in prod"));
+
+    s.engine.release("prod", "pat").await?;
+    s.engine.retry("c1", "prod", "dan").await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c1").await?.to_string(), "live in prod");
+    Ok(())
+}
