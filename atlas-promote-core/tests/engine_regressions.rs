@@ -107,3 +107,26 @@ async fn a_retry_is_refused_without_the_approvals_or_under_a_hold() -> Result<()
     assert_eq!(s.state("c1").await?.to_string(), "live in prod");
     Ok(())
 }
+
+/// After a rollback from c3 to c2, a second rollback brought c3
+/// back (c3 had been pushed onto the environment's earlier live commits
+/// when c2 replaced it). A rolled-back commit is never a rollback target.
+#[tokio::test]
+async fn rolling_back_twice_goes_further_back_not_to_the_rolled_back_commit() -> Result<()> {
+    let mut s = atlas();
+    for sha in ["c1", "c2", "c3"] {
+        s.merge(sha, "alice", &["src/app.rs"]).await?;
+        s.run_until_idle().await?;
+        assert_eq!(s.state(sha).await?.to_string(), "live in dev");
+    }
+    s.engine.rollback("dev", "dan", "c3 breaks the nightly").await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c2").await?.to_string(), "live in dev");
+
+    s.engine.rollback("dev", "dan", "c2 breaks it too").await?;
+    s.run_until_idle().await?;
+    let timeline = s.timeline().join("\n");
+    assert_eq!(s.state("c1").await?.to_string(), "live in dev", "{timeline}");
+    assert_eq!(s.state("c3").await?.to_string(), "rolled back from dev", "{timeline}");
+    Ok(())
+}
