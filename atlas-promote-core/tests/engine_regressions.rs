@@ -2,8 +2,15 @@
 //! each pinned by the smallest scenario that shows it. Each test fails on
 //! the engine as it was before its fix.
 
-use atlas_promote_core::testkit::Scenario;
-use atlas_promote_core::{CheckStatus, Error, OverrideRule, Policy, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use atlas_promote_core::testkit::{Scenario, default_start};
+use atlas_promote_core::{
+    Candidate, CheckStatus, CiProvider, Clock, Error, IdempotencyKey, ManualClock, MemoryChecks, MemoryCi,
+    MemorySourceControl, MemoryStore, OverrideRule, Policy, Promoter, Result, Run, RunId, RunRequest, StaticDirectory,
+};
 use chrono::TimeDelta;
 
 fn atlas() -> Scenario {
@@ -128,5 +135,87 @@ async fn rolling_back_twice_goes_further_back_not_to_the_rolled_back_commit() ->
     let timeline = s.timeline().join("\n");
     assert_eq!(s.state("c1").await?.to_string(), "live in dev", "{timeline}");
     assert_eq!(s.state("c3").await?.to_string(), "rolled back from dev", "{timeline}");
+    Ok(())
+}
+
+/// A CI that fails its first trigger (nothing starts), and once armed runs
+/// another engine's tick inside the next `find`, after the lookup: that
+/// engine acts between this engine's `find` and its `trigger`.
+#[derive(Debug)]
+struct Meddling {
+    inner: MemoryCi,
+    fail_next_trigger: AtomicBool,
+    other: Mutex<Option<Promoter>>,
+}
+
+#[async_trait]
+impl CiProvider for Meddling {
+    async fn trigger(&self, request: &RunRequest) -> Result<Run> {
+        if self.fail_next_trigger.swap(false, Ordering::SeqCst) {
+            let source = "CI unreachable".into();
+            return Err(Error::Backend { backend: "ci".into(), operation: "trigger".into(), temporary: true, source });
+        }
+        self.inner.trigger(request).await
+    }
+
+    async fn find(&self, key: &IdempotencyKey) -> Result<Option<Run>> {
+        let found = self.inner.find(key).await;
+        let other = self.other.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(other) = other {
+            other.tick().await?;
+        }
+        found
+    }
+
+    async fn status(&self, run: &RunId) -> Result<Run> {
+        self.inner.status(run).await
+    }
+
+    async fn cancel(&self, run: &RunId) -> Result<()> {
+        self.inner.cancel(run).await
+    }
+}
+
+/// Two engines resumed the same pending trigger once its lease was over:
+/// its owner (restarted after a crash) went straight to `find` and
+/// `trigger`, while the other engine claimed the step and triggered it too,
+/// so the deploy ran twice with one idempotency key. Now the owner claims an
+/// expired step as well, and of the two claims only one commits.
+#[tokio::test]
+async fn two_engines_resuming_an_expired_trigger_start_it_once() -> Result<()> {
+    let clock = ManualClock::new(default_start());
+    let ci = MemoryCi::new().with_clock(clock.clone()).with_auto_complete(true);
+    let store = Arc::new(MemoryStore::new());
+    let source = MemorySourceControl::new();
+    source.commit("c1", None, "alice", &["src/app.rs"]);
+    let meddling =
+        Arc::new(Meddling { inner: ci.clone(), fail_next_trigger: AtomicBool::new(true), other: Mutex::new(None) });
+    let engine = |id: &str, ci: Arc<dyn CiProvider>| {
+        Promoter::builder(Policy::atlas())
+            .with_ci(ci)
+            .with_checks(Arc::new(MemoryChecks::new()))
+            .with_directory(Arc::new(StaticDirectory::default()))
+            .with_source_control(Arc::new(source.clone()))
+            .with_store(store.clone())
+            .with_clock(Arc::new(clock.clone()))
+            .with_id(id)
+            .build()
+    };
+    let a = engine("A", meddling.clone())?;
+    let b = engine("B", Arc::new(ci.clone()))?;
+
+    a.merged(Candidate::trunk("c1", ["alice"]), clock.now()).await?;
+    let first = a.tick().await?;
+    assert_eq!(first.failures.len(), 1, "the trigger fails: {first}");
+    assert!(a.promotion("c1").await?.value.promotion.pending_run(a.policy()).is_some());
+
+    clock.advance(TimeDelta::minutes(11));
+    *meddling.other.lock().unwrap_or_else(|p| p.into_inner()) = Some(b.clone());
+    a.tick().await?;
+    b.run_until_idle(10).await?;
+    a.run_until_idle(10).await?;
+    let keys: Vec<String> = ci.requests().iter().map(|r| r.key.to_string()).collect();
+    assert_eq!(keys, ["atlas.c1.dev.deploy.1", "atlas.c1.dev.flush.1"]);
+    assert_eq!(a.promotion("c1").await?.value.promotion.state.to_string(), "live in dev");
     Ok(())
 }

@@ -486,12 +486,17 @@ impl Promoter {
     async fn start_run(&self, record: Versioned<PromotionRecord>, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
         let Some(request) = record.value.promotion.pending_run(&self.policy) else { return Ok(()) };
         let mut record = record;
-        if record.value.owner != self.id {
-            if now < record.value.owned_at + self.lease {
-                // Another engine decided this step and is starting it.
-                tick.wake(record.value.owned_at + self.lease);
-                return Ok(());
-            }
+        let expires = record.value.owned_at + self.lease;
+        if record.value.owner != self.id && now < expires {
+            // Another engine decided this step and is starting it.
+            tick.wake(expires);
+            return Ok(());
+        }
+        if record.value.owner != self.id || now >= expires {
+            // Claim the step before starting it, also as its owner once the
+            // lease is over: another engine may be taking it over at this very
+            // moment. Of two claims on one version only one commits, so only
+            // one engine goes on to find or trigger the run.
             record.value.owner = self.id.clone();
             record.value.owned_at = now;
             let versions = self.store.commit(vec![record.write()?], Vec::new()).await?;
