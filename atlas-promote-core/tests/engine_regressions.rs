@@ -312,3 +312,28 @@ async fn a_withdrawal_committed_while_the_gate_decides_counts() -> Result<()> {
     assert!(ci.requests().iter().all(|r| r.key.as_str() != "atlas.c1.staging.deploy.1"), "{:?}", ci.requests());
     Ok(())
 }
+
+/// A merge notice that arrived late (c1's, after c2 and c3, both built on
+/// it) made c1 the newest candidate by arrival: it superseded c3 in trunk
+/// and was deployed to dev over c2, so dev went back to older code and c3,
+/// the newest commit, never moved on. A late notice of a commit that a
+/// candidate on its way is built on is now registered as superseded by it.
+#[tokio::test]
+async fn a_late_merge_notice_never_overtakes_the_commits_built_on_it() -> Result<()> {
+    let mut s = atlas();
+    s.source.commit("c1", None, "alice", &["src/a.rs"]);
+    s.source.commit("c2", Some("c1"), "bob", &["src/b.rs"]);
+    s.source.commit("c3", Some("c2"), "carol", &["src/c.rs"]);
+    let at = s.now();
+    s.engine.merged(Candidate::trunk("c2", ["bob"]), at).await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c2").await?.to_string(), "live in dev");
+    s.engine.merged(Candidate::trunk("c3", ["carol"]), at).await?;
+    s.engine.merged(Candidate::trunk("c1", ["alice"]), at).await?;
+    s.run_until_idle().await?;
+    let timeline = s.timeline().join("\n");
+    assert_eq!(s.state("c1").await?.to_string(), "superseded in trunk by c3", "{timeline}");
+    assert_eq!(s.state("c3").await?.to_string(), "live in dev", "{timeline}");
+    assert!(s.ci.requests().iter().all(|r| r.candidate.sha != "c1"), "{timeline}");
+    Ok(())
+}

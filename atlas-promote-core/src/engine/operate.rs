@@ -44,7 +44,13 @@ impl Promoter {
         Ok(all)
     }
 
-    async fn create(&self, promotion: Promotion, target: Option<String>, message: String) -> Result<()> {
+    async fn create(
+        &self,
+        promotion: Promotion,
+        target: Option<String>,
+        message: String,
+        more: Vec<AuditEntry>,
+    ) -> Result<()> {
         let now = self.clock.now();
         let key = records::promotion_key(&promotion.candidate);
         let seq = self.next_seq().await?;
@@ -57,7 +63,36 @@ impl Promoter {
             subject: record.value.promotion.candidate.sha.clone(),
             message,
         };
-        self.store.commit(vec![record.write()?, seq.write()?], vec![audit]).await.map(|_| ())
+        let mut entries = vec![audit];
+        entries.extend(more);
+        self.store.commit(vec![record.write()?, seq.write()?], entries).await.map(|_| ())
+    }
+
+    /// The newest trunk candidate still on its way (merged, deploying or
+    /// live somewhere, or failed) whose commit is built on `sha`, if any.
+    ///
+    /// Arrival order is what makes a candidate newer, so a merge notice
+    /// that arrives late (webhooks are retried and reordered) would make an
+    /// older commit overtake the newer ones: supersede them in trunk and be
+    /// deployed over them. Whether `sha` is an ancestor comes from source
+    /// control (a complete list of changes from `sha` to the other commit);
+    /// when it cannot tell, the candidate is taken as it comes.
+    async fn newer_built_on(&self, sha: &str) -> Result<Option<String>> {
+        let mut known = self.promotions().await?;
+        known.sort_by_key(|r| std::cmp::Reverse(r.value.promotion.seq));
+        for record in known {
+            let promotion = &record.value.promotion;
+            let on_its_way = !promotion.state.is_ended() && !matches!(promotion.state, State::UnderReview { .. });
+            if promotion.candidate.origin != Origin::Trunk || !on_its_way || promotion.candidate.sha == sha {
+                continue;
+            }
+            match self.source_control.changed_files(sha, &promotion.candidate.sha).await {
+                Ok(changed) if changed.complete => return Ok(Some(promotion.candidate.sha.clone())),
+                Ok(_) | Err(Error::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     /// A pull request (or branch) is up for review: the engine reports its
@@ -65,7 +100,7 @@ impl Promoter {
     pub async fn open_review(&self, candidate: Candidate) -> Result<()> {
         let now = self.clock.now();
         let message = format!("{} is up for review", candidate.sha);
-        self.create(Promotion::under_review(&self.policy, candidate, 0, now), None, message).await
+        self.create(Promotion::under_review(&self.policy, candidate, 0, now), None, message, Vec::new()).await
     }
 
     /// `candidate` was merged to trunk at `at`: it starts its way to the environments.
@@ -82,12 +117,15 @@ impl Promoter {
             return Ok(());
         }
         let message = format!("{} merged to trunk by {}", candidate.sha, candidate.authors.join(", "));
-        self.create(
-            Promotion::merged(&self.policy, Candidate { origin: Origin::Trunk, ..candidate }, 0, at),
-            None,
-            message,
-        )
-        .await
+        let mut promotion = Promotion::merged(&self.policy, Candidate { origin: Origin::Trunk, ..candidate }, 0, at);
+        let mut more = Vec::new();
+        if let Some(newer) = self.newer_built_on(&promotion.candidate.sha).await? {
+            // A late notice: a newer commit built on this one is already on its way.
+            let reason = format!("the merge notice came late: {newer}, built on it, is already on its way");
+            let actions = promotion.apply(Event::Superseded { by: newer, reason }, &self.policy, now)?;
+            more = audit_entries(actions);
+        }
+        self.create(promotion, None, message, more).await
     }
 
     /// Deploy a branch build to the ephemeral environment `stage` (the
@@ -115,7 +153,8 @@ impl Promoter {
             candidate.sha,
             candidate.branch.as_deref().unwrap_or_default()
         );
-        self.create(Promotion::under_review(&self.policy, candidate, 0, now), Some(stage.to_owned()), message).await
+        let promotion = Promotion::under_review(&self.policy, candidate, 0, now);
+        self.create(promotion, Some(stage.to_owned()), message, Vec::new()).await
     }
 
     /// `person` approves, rejects or withdraws the promotion of `sha` into
