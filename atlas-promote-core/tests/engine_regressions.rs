@@ -337,3 +337,26 @@ async fn a_late_merge_notice_never_overtakes_the_commits_built_on_it() -> Result
     assert!(s.ci.requests().iter().all(|r| r.candidate.sha != "c1"), "{timeline}");
     Ok(())
 }
+
+/// c1's deploy into dev failed; c2, built on c1, then went live in dev. A
+/// retry of c1 deployed it over c2, taking dev back to older code. A retry
+/// is now refused when a newer commit built on the candidate is live there.
+#[tokio::test]
+async fn a_retry_never_takes_an_environment_back_to_older_code() -> Result<()> {
+    let mut s = atlas();
+    s.deploys_fail("dev");
+    s.merge("c1", "alice", &["src/a.rs"]).await?;
+    s.run_until_idle().await?;
+    assert!(s.state("c1").await?.to_string().starts_with("failed in dev"));
+    s.deploys_succeed("dev");
+    s.merge("c2", "bob", &["src/b.rs"]).await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c2").await?.to_string(), "live in dev");
+
+    let refused = s.engine.retry("c1", "dev", "alice").await;
+    assert!(matches!(&refused, Err(Error::Refused { reason }) if reason.contains("c2, built on c1")), "{refused:?}");
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c2").await?.to_string(), "live in dev");
+    assert_eq!(s.ci.requests().iter().filter(|r| r.candidate.sha == "c1").count(), 1);
+    Ok(())
+}

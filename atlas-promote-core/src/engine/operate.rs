@@ -86,13 +86,22 @@ impl Promoter {
             if promotion.candidate.origin != Origin::Trunk || !on_its_way || promotion.candidate.sha == sha {
                 continue;
             }
-            match self.source_control.changed_files(sha, &promotion.candidate.sha).await {
-                Ok(changed) if changed.complete => return Ok(Some(promotion.candidate.sha.clone())),
-                Ok(_) | Err(Error::NotFound { .. }) => {}
-                Err(e) => return Err(e),
+            if self.built_on(sha, &promotion.candidate.sha).await? {
+                return Ok(Some(promotion.candidate.sha.clone()));
             }
         }
         Ok(None)
+    }
+
+    /// Whether commit `head` is built on commit `base`: source control lists
+    /// the changes from `base` to `head` completely. `false` when it cannot
+    /// tell (a truncated comparison, an unknown commit).
+    async fn built_on(&self, base: &str, head: &str) -> Result<bool> {
+        match self.source_control.changed_files(base, head).await {
+            Ok(changed) => Ok(changed.complete),
+            Err(Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// A pull request (or branch) is up for review: the engine reports its
@@ -352,12 +361,12 @@ impl Promoter {
             Some(target) => Some(self.decision_reads(target, sha).await?),
             None => None,
         };
-        if let Some(reason) = self.retry_blocked(&record.value, stage, reads.as_ref(), now).await? {
+        let env_key = records::environment_key(stage, &record.value.promotion.candidate);
+        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        if let Some(reason) = self.retry_blocked(&record.value, stage, reads.as_ref(), &env.value, now).await? {
             self.audit(by, "retry.refused", sha, reason.clone()).await?;
             return Err(Error::Refused { reason });
         }
-        let env_key = records::environment_key(stage, &record.value.promotion.candidate);
-        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
         if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
             return Err(Error::Refused { reason: format!("a deploy into {stage} is in flight; retry when it ends") });
         }
@@ -376,7 +385,8 @@ impl Promoter {
     /// ahead now, if it may not.
     ///
     /// A retry enters `stage` again, so the rules of `stage` itself must
-    /// still hold at this instant: it is not held, and its gate shows no
+    /// still hold at this instant: it is not held, no newer commit built on
+    /// this one went live there meanwhile, and its gate shows no
     /// origin, approval (a rejection, a withdrawal, an expired approval, an
     /// approver who lost the role), window or freeze blocker. The
     /// candidate's readiness in the stage it came from was established by
@@ -386,6 +396,7 @@ impl Promoter {
         record: &PromotionRecord,
         stage: &str,
         reads: Option<&DecisionReads>,
+        env: &EnvironmentRecord,
         now: DateTime<Utc>,
     ) -> Result<Option<String>> {
         let promotion = &record.promotion;
@@ -395,6 +406,13 @@ impl Promoter {
         }
         if let Some(hold) = reads.and_then(DecisionReads::hold) {
             return Ok(Some(format!("{stage} is held by {}: {}; release it first", hold.by, hold.reason)));
+        }
+        let sha = &promotion.candidate.sha;
+        if let Some(live) = env.live_sha.as_deref().filter(|live| *live != sha)
+            && self.built_on(sha, live).await?
+        {
+            // A newer commit went live there since: retrying would take the environment back.
+            return Ok(Some(format!("{live}, built on {sha}, is live in {stage} now; a retry would go back")));
         }
         let Some(index) = self.policy.stage_index(stage) else { return Ok(None) };
         let from = match promotion.candidate.origin {
