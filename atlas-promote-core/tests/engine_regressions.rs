@@ -360,3 +360,28 @@ async fn a_retry_never_takes_an_environment_back_to_older_code() -> Result<()> {
     assert_eq!(s.ci.requests().iter().filter(|r| r.candidate.sha == "c1").count(), 1);
     Ok(())
 }
+
+/// The same for a commit whose pull request the engine knew: its late merge
+/// notice moved it to trunk as if it were on its way, although c2, built on
+/// it, was live in dev; until the next tick superseded it, an override took
+/// it into dev over c2. It is now superseded as it is merged.
+#[tokio::test]
+async fn a_late_merge_notice_of_a_reviewed_commit_never_overtakes_the_commits_built_on_it() -> Result<()> {
+    let mut s = atlas();
+    s.source.commit("c1", None, "alice", &["src/a.rs"]);
+    s.source.commit("c2", Some("c1"), "bob", &["src/b.rs"]);
+    s.engine.open_review(Candidate::trunk("c1", ["alice"])).await?;
+    let at = s.now();
+    s.engine.merged(Candidate::trunk("c2", ["bob"]), at).await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c2").await?.to_string(), "live in dev");
+
+    s.engine.merged(Candidate::trunk("c1", ["alice"]), at).await?;
+    assert_eq!(s.state("c1").await?.to_string(), "superseded in trunk by c2");
+    let refused = s.engine.override_gate("c1", "rita", &["approvals_missing"], "hotfix").await;
+    assert!(matches!(refused, Err(Error::Refused { .. })), "{refused:?}");
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c2").await?.to_string(), "live in dev");
+    assert!(s.ci.requests().iter().all(|r| r.candidate.sha != "c1"));
+    Ok(())
+}

@@ -7,7 +7,7 @@ use crate::backend::AuditEntry;
 use crate::decision::Blocker;
 use crate::error::{Error, Result};
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
-use crate::machine::{Event, Promotion, State};
+use crate::machine::{Action, Event, Promotion, State};
 
 use super::records::{self, ApprovalsRecord, EnvironmentRecord, Hold, PromotionRecord, Versioned};
 use super::{DecisionReads, Extra, Promoter, Tick, audit_entries};
@@ -117,24 +117,29 @@ impl Promoter {
         let now = self.clock.now();
         let key = records::promotion_key(&candidate);
         if let Some(doc) = self.store.get(&key).await? {
-            let record: Versioned<PromotionRecord> = records::decode(doc)?;
+            let mut record: Versioned<PromotionRecord> = records::decode(doc)?;
             if matches!(record.value.promotion.state, State::UnderReview { .. }) {
-                let mut tick = Tick::new(now);
-                self.transition(record, Event::Merged { at }, now, Extra::default(), &mut tick).await?;
+                let mut actions = record.value.promotion.apply(Event::Merged { at }, &self.policy, now)?;
+                actions.extend(self.supersede_if_late(&mut record.value.promotion, now).await?);
+                record.value.owner = self.id.clone();
+                record.value.owned_at = now;
+                self.store.commit(vec![record.write()?], audit_entries(actions)).await?;
             }
             // Already merged: a repeated notice changes nothing.
             return Ok(());
         }
         let message = format!("{} merged to trunk by {}", candidate.sha, candidate.authors.join(", "));
         let mut promotion = Promotion::merged(&self.policy, Candidate { origin: Origin::Trunk, ..candidate }, 0, at);
-        let mut more = Vec::new();
-        if let Some(newer) = self.newer_built_on(&promotion.candidate.sha).await? {
-            // A late notice: a newer commit built on this one is already on its way.
-            let reason = format!("the merge notice came late: {newer}, built on it, is already on its way");
-            let actions = promotion.apply(Event::Superseded { by: newer, reason }, &self.policy, now)?;
-            more = audit_entries(actions);
-        }
+        let more = audit_entries(self.supersede_if_late(&mut promotion, now).await?);
         self.create(promotion, None, message, more).await
+    }
+
+    /// A merge notice came late if a newer commit built on this one is
+    /// already on its way: the promotion, just merged, is superseded by it.
+    async fn supersede_if_late(&self, promotion: &mut Promotion, now: DateTime<Utc>) -> Result<Vec<Action>> {
+        let Some(newer) = self.newer_built_on(&promotion.candidate.sha).await? else { return Ok(Vec::new()) };
+        let reason = format!("the merge notice came late: {newer}, built on it, is already on its way");
+        Ok(promotion.apply(Event::Superseded { by: newer, reason }, &self.policy, now)?)
     }
 
     /// Deploy a branch build to the ephemeral environment `stage` (the
