@@ -176,9 +176,12 @@ fn simulation() {
         println!("CPU time {cpu:.1} s: {:.0} seeds per CPU-second", seeds as f64 / cpu);
     }
     println!("{stats:#?}");
-    if let Some((seed, _)) = failed.first() {
+    if let Some((seed, first)) = failed.first() {
         let run = replay(*seed, steps);
         eprintln!("{}", run.trace.join("\n"));
+        if run.violations.first() != Some(first) {
+            eprintln!("THE REPLAY DID NOT REPRODUCE {first}: the simulation is not deterministic");
+        }
         let list: Vec<String> = failed.iter().take(20).map(|(s, v)| format!("ATLAS_SIM_SEED={s}: {v}")).collect();
         panic!(
             "{} of {seeds} seeds violate an invariant; the first replayed above (ATLAS_SIM_SEED={seed}):\n{}\n\nfailing seeds:\n{}",
@@ -186,5 +189,19 @@ fn simulation() {
             run.violations.join("\n"),
             list.join("\n")
         );
+    }
+}
+
+/// A seed gives the same run every time, step for step: what makes a
+/// failing seed replay exactly.
+#[test]
+fn a_seed_replays_exactly() {
+    let runtime = runtime();
+    for seed in 0..20 {
+        let first = run_seed(&runtime, seed, 40, true);
+        let again = run_seed(&runtime, seed, 40, true);
+        assert!(first.trace.len() > 40, "seed {seed} traced too little");
+        assert_eq!(first.trace, again.trace, "seed {seed} ran differently the second time");
+        assert_eq!(first.violations, again.violations);
     }
 }
