@@ -8,6 +8,7 @@
 //! embedding program calls `tick` on that schedule and whenever a webhook
 //! arrives ([`Promoter::handle`]).
 
+mod approvals;
 mod gather;
 mod operate;
 mod plan;
@@ -29,6 +30,7 @@ use crate::evidence::Origin;
 use crate::machine::{Action, Event, Promotion, State};
 use crate::policy::{Policy, Stage};
 
+pub use approvals::StoreApprovals;
 pub use plan::{Plan, PlanStep};
 use records::{EnvironmentRecord, PromotionRecord, Versioned};
 

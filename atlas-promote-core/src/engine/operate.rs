@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
 use crate::machine::{Event, Promotion, State};
 
-use super::records::{self, ApprovalsRecord, EnvironmentRecord, Hold, PromotionRecord, Versioned};
+use super::records::{self, EnvironmentRecord, Hold, PromotionRecord, Versioned};
 use super::{Extra, Promoter, Tick, audit_entries};
 
 impl Promoter {
@@ -144,9 +144,6 @@ impl Promoter {
             self.audit(person, "approval.refused", sha, reason.clone()).await?;
             return Err(Error::Refused { reason });
         }
-        let key = records::approvals_key(stage, sha);
-        let mut stored: Versioned<ApprovalsRecord> = records::read_or_default(&*self.store, &key).await?;
-        stored.value.records.push(record.clone());
         let message = format!("{person} ({}) {decision}s {sha} into {stage}", record.roles.join(", "));
         let entry = AuditEntry {
             at: now,
@@ -155,7 +152,7 @@ impl Promoter {
             subject: sha.into(),
             message,
         };
-        self.store.commit(vec![stored.write()?], vec![entry]).await?;
+        super::StoreApprovals::new(self.store.clone()).record(&record, entry).await?;
         Ok(record)
     }
 
