@@ -1,4 +1,4 @@
-//! The documents the engine keeps in a [`StateStore`](crate::StateStore), and
+//! The documents the engine keeps in a [`crate::StateStore`], and
 //! typed access to them.
 
 use chrono::{DateTime, Utc};
