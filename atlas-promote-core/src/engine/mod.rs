@@ -395,6 +395,10 @@ impl Promoter {
         let promotion = record.value.promotion.clone();
         if matches!(promotion.state, State::Live { .. }) {
             self.monitor(&mut record, now, tick).await?;
+            if record.value.promotion.state != promotion.state {
+                // The monitor rolled it back; the next tick takes it from there.
+                return Ok(());
+            }
         }
         if let Some(by) = self.superseded_by(&record.key, &promotion, snapshot) {
             let reason = format!("{by} is newer and heads for the same stages; only the newest moves on");
