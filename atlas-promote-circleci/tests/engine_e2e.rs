@@ -273,3 +273,32 @@ async fn a_steady_state_tick_of_a_candidate_waiting_on_approval_costs_at_most_tw
     println!("CircleCI: requests per steady-state tick waiting on approve-prod--dev-team: {per_tick:?}");
     assert!(per_tick.iter().all(|n| *n <= 2), "requests per tick: {per_tick:?}");
 }
+
+#[tokio::test]
+async fn once_settled_workflow_lists_expire_a_tick_rereads_only_pipelines_that_can_hold_checks_or_approvals() {
+    // A settled TTL of zero: every tick is the one right after the TTL expired.
+    let mut h = Harness::start_with(|b| b.with_settled_ttl(std::time::Duration::ZERO)).await;
+    h.merge(C1, "alice", &["pipelines/etl.py"]).await;
+    h.run().await;
+    h.runs_end(TimeDelta::minutes(5), "success").await;
+    h.runs_end(TimeDelta::minutes(10), "success").await;
+    h.fake.nightly(C1, "success");
+    h.fake.approve(C1, "approve-staging", "dan");
+    h.run().await;
+    h.runs_end(TimeDelta::minutes(5), "success").await;
+    h.runs_end(TimeDelta::minutes(10), "success").await;
+    assert_eq!(h.state(C1).await, "live in staging");
+    h.fake.nightly(C1, "success");
+    h.run().await;
+
+    let before = h.circleci.request_count();
+    h.clock.advance(TimeDelta::seconds(30));
+    let tick = h.engine.tick().await.unwrap();
+    assert!(tick.failures.is_empty() && tick.actions.is_empty(), "{tick}");
+    let cost = h.circleci.request_count() - before;
+    println!("CircleCI: a tick right after the settled TTL costs {cost} requests");
+    // Page 1 of trunk pipelines, the two nightly pipelines' workflows (a rerun
+    // of a check counts), the promote workflow's jobs; not the four deploy and
+    // flush pipelines atlas started, which hold neither checks nor approvals.
+    assert_eq!(cost, 4);
+}
