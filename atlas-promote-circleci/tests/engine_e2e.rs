@@ -8,110 +8,14 @@ mod common;
 mod fake;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-use atlas_promote_circleci::{CircleCi, CircleCiBuilder};
-use atlas_promote_core::{
-    Candidate, Clock, ManualClock, MemorySourceControl, MemoryStore, Policy, Promoter, StaticDirectory, Tick,
-};
-use chrono::{DateTime, TimeDelta, Utc};
-use fake::FakeCircleCi;
+use chrono::TimeDelta;
+use fake::harness::{Harness, blockers};
 use serde_json::json;
-use wiremock::MockServer;
 
 const C1: &str = "9fceb02d0ae598e95dc970b74767f19372d61af8";
 const C2: &str = "e5bd3914e2e596debea16f433f57875b5b90bcd6";
 const C3: &str = "7638417db6d59f3c431d3e1f261cc637155684cd";
-
-/// The engine on CircleCI (one `CircleCi` value in all three roles) and
-/// in-memory source control, directory and store.
-struct Harness {
-    engine: Promoter,
-    fake: FakeCircleCi,
-    server: MockServer,
-    circleci: CircleCi,
-    clock: ManualClock,
-    source: MemorySourceControl,
-    head: Option<String>,
-}
-
-/// Now, to the second: the backend pages trunk pipelines back from the real clock.
-fn start() -> DateTime<Utc> {
-    DateTime::from_timestamp(Utc::now().timestamp(), 0).expect("now is a valid instant")
-}
-
-impl Harness {
-    async fn start() -> Self {
-        Self::start_with(|b| b).await
-    }
-
-    /// A harness whose backend is configured further by `configure`.
-    async fn start_with(configure: impl FnOnce(CircleCiBuilder) -> CircleCiBuilder) -> Self {
-        let clock = ManualClock::new(start());
-        let (fake, server) = FakeCircleCi::start(clock.clone()).await;
-        let circleci = configure(common::builder(&server)).build().expect("a valid configuration");
-        let policy = Policy::atlas();
-        let directory = StaticDirectory::from_policy(&policy);
-        for (person, role) in [("dan", "developer"), ("dan", "dev-team"), ("pat", "product-owner")] {
-            directory.grant(person, role);
-        }
-        let source = MemorySourceControl::new();
-        let engine = Promoter::builder(policy)
-            .with_ci(Arc::new(circleci.clone()))
-            .with_checks(Arc::new(circleci.clone()))
-            .with_approvals(Arc::new(circleci.clone()))
-            .with_directory(Arc::new(directory))
-            .with_source_control(Arc::new(source.clone()))
-            .with_store(Arc::new(MemoryStore::new()))
-            .with_clock(Arc::new(clock.clone()))
-            .with_id("e2e")
-            .with_poll_interval(TimeDelta::seconds(30))
-            .build()
-            .expect("every backend is set");
-        Self { engine, fake, server, circleci, clock, source, head: None }
-    }
-
-    /// `author` merges `sha` (changing `files`) to trunk: CircleCI runs its
-    /// push pipeline, and the engine hears of the merge.
-    async fn merge(&mut self, sha: &str, author: &str, files: &[&str]) {
-        self.source.commit(sha, self.head.as_deref(), author, files);
-        self.head = Some(sha.to_owned());
-        self.fake.push(sha);
-        let now = self.clock.now();
-        let candidate = Candidate { created_at: Some(now), ..Candidate::trunk(sha, [author]) };
-        self.engine.merged(candidate, now).await.expect("the merge is recorded");
-    }
-
-    /// Tick until nothing more happens now; no tick may fail.
-    async fn run(&self) -> Vec<Tick> {
-        let ticks = self.engine.run_until_idle(20).await.expect("the store works");
-        for tick in &ticks {
-            assert!(tick.failures.is_empty(), "{tick}");
-        }
-        ticks
-    }
-
-    async fn state(&self, sha: &str) -> String {
-        self.engine.promotion(sha).await.expect("a known candidate").value.promotion.state.to_string()
-    }
-
-    /// Let `by` pass, finish every run still going with `status`, and tick.
-    async fn runs_end(&self, by: TimeDelta, status: &str) -> Vec<String> {
-        self.clock.advance(by);
-        let keys = self.fake.finish_runs(status);
-        self.run().await;
-        keys
-    }
-}
-
-fn blockers(ticks: &[Tick], sha: &str) -> Vec<String> {
-    ticks
-        .iter()
-        .flat_map(|t| &t.decisions)
-        .rfind(|d| d.sha == sha)
-        .map(|d| d.blockers.iter().map(ToString::to_string).collect())
-        .unwrap_or_default()
-}
 
 #[tokio::test]
 async fn the_engine_drives_the_atlas_flow_end_to_end_on_circleci() {
@@ -187,7 +91,6 @@ async fn the_engine_drives_the_atlas_flow_end_to_end_on_circleci() {
     let audit = h.engine.store().audit(0).await.unwrap();
     atlas_promote_core::audit::verify(&audit).expect("the audit log verifies");
     println!("ATLAS flow on CircleCI: {} API requests", h.circleci.request_count());
-    drop(h.server);
 }
 
 #[tokio::test]

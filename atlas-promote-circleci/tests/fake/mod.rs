@@ -7,6 +7,8 @@
 //! `stopped_at` is the simulated instant the event happened.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod harness;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -43,6 +45,10 @@ pub enum FaultKind {
     Delay(Duration),
     /// Do the work, then send only the first half of the JSON body.
     Truncate,
+    /// Do the work, then answer this status anyway (a gateway that lost the answer).
+    AfterWork(u16),
+    /// Accept the connection and close it without answering (needs the [`Front`]).
+    Drop,
 }
 
 /// A fault on the requests whose method and path match (and whose body
@@ -107,13 +113,26 @@ pub struct FakePipeline {
     pub trigger: &'static str,
     pub parameters: BTreeMap<String, Value>,
     pub workflows: Vec<FakeWorkflow>,
-    /// `pending` until first read, then `created` (as CircleCI compiles the config).
+    /// `created`, or `pending` while its config compiles (see `pending_reads`).
     pub state: &'static str,
+    /// Reads of this pipeline (listed, got, its values or config) still to
+    /// answer `pending` before it is `created`.
+    pub pending_reads: usize,
 }
 
 impl FakePipeline {
     fn key(&self) -> Option<&str> {
         self.parameters.get("atlas_key").and_then(Value::as_str)
+    }
+
+    /// One more read: the state it shows.
+    fn look(&mut self) -> &'static str {
+        if self.pending_reads > 0 {
+            self.pending_reads -= 1;
+            return "pending";
+        }
+        self.state = "created";
+        self.state
     }
 }
 
@@ -121,15 +140,15 @@ impl FakePipeline {
 #[derive(Debug, Default)]
 pub struct State {
     pub pipelines: Vec<FakePipeline>,
-    /// Every trigger POST's body, in order, including the failed ones.
+    /// Every trigger POST's body that reached the server, in order, including those a fault answered.
     pub trigger_posts: Vec<Value>,
     /// Approve POSTs: (workflow id, approval request id).
     pub approve_posts: Vec<(String, String)>,
     pub faults: Vec<Fault>,
     /// The trunk branch's head commit: what a triggered pipeline checks out.
     pub head: Option<String>,
-    /// New pipelines start `pending` (no config yet) and are `created` from the second read on.
-    pub slow_compile: bool,
+    /// Triggered pipelines stay `pending` (no config, no workflows) for this many reads.
+    pub compile_reads: usize,
     pub page_size: usize,
     next: u64,
 }
@@ -200,6 +219,7 @@ impl FakeCircleCi {
             trigger: "webhook",
             parameters: BTreeMap::new(),
             state: "created",
+            pending_reads: 0,
             workflows: vec![
                 FakeWorkflow {
                     id: build,
@@ -261,6 +281,7 @@ impl FakeCircleCi {
             trigger: "scheduled_pipeline",
             parameters: BTreeMap::new(),
             state: "created",
+            pending_reads: 0,
             workflows,
         });
     }
@@ -385,14 +406,13 @@ impl FakeCircleCi {
         };
         let now = self.now();
         let mut s = self.lock();
-        s.trigger_posts.push(body.clone());
         let parameters: BTreeMap<String, Value> =
             body["parameters"].as_object().map(|m| m.clone().into_iter().collect()).unwrap_or_default();
         let workflow_name = parameters.get("atlas_workflow").and_then(Value::as_str).unwrap_or("deploy").to_owned();
         let (id, wf, job) = (s.id(1), s.id(2), s.id(3));
         let number = s.number();
         let revision = s.head.clone().unwrap_or_default();
-        let state = if s.slow_compile { "pending" } else { "created" };
+        let pending_reads = s.compile_reads;
         s.pipelines.push(FakePipeline {
             id: id.clone(),
             number,
@@ -400,7 +420,8 @@ impl FakeCircleCi {
             revision,
             trigger: "api",
             parameters,
-            state,
+            state: if pending_reads > 0 { "pending" } else { "created" },
+            pending_reads,
             workflows: vec![FakeWorkflow {
                 id: wf,
                 name: workflow_name.clone(),
@@ -442,10 +463,8 @@ impl FakeCircleCi {
     fn get_pipeline(&self, id: &str) -> Reply {
         let mut s = self.lock();
         let Some(p) = s.pipelines.iter_mut().find(|p| p.id == id) else { return not_found("Pipeline not found.") };
-        let answer = pipeline_json(p);
-        // CircleCI compiles the config within seconds: the next read finds it created.
-        p.state = "created";
-        Reply::ok(answer)
+        p.look();
+        Reply::ok(pipeline_json(p))
     }
 
     fn pipeline_workflows(&self, id: &str) -> Reply {
@@ -459,8 +478,9 @@ impl FakeCircleCi {
     }
 
     fn values(&self, id: &str) -> Reply {
-        let s = self.lock();
-        let Some(p) = s.pipelines.iter().find(|p| p.id == id) else { return not_found("Pipeline not found.") };
+        let mut s = self.lock();
+        let Some(p) = s.pipelines.iter_mut().find(|p| p.id == id) else { return not_found("Pipeline not found.") };
+        p.look();
         // Pipeline values as CircleCI lists them: no parameters among them.
         Reply::ok(json!({
             "pipeline.id": p.id,
@@ -474,9 +494,9 @@ impl FakeCircleCi {
     }
 
     fn config(&self, id: &str) -> Reply {
-        let s = self.lock();
-        let Some(p) = s.pipelines.iter().find(|p| p.id == id) else { return not_found("Pipeline not found.") };
-        if p.state == "pending" {
+        let mut s = self.lock();
+        let Some(p) = s.pipelines.iter_mut().find(|p| p.id == id) else { return not_found("Pipeline not found.") };
+        if p.look() == "pending" {
             return not_found("Pipeline config not found.");
         }
         // The README's config with the parameters substituted.
@@ -546,27 +566,39 @@ impl FakeCircleCi {
         }
     }
 
-    /// The fault hitting this request, if any (counted).
-    fn fault(&self, request: &Request) -> Option<FaultKind> {
+    /// The fault hitting this request, if any (counted): a [`FaultKind::Drop`]
+    /// when `dropped` (asked by the [`Front`]), any other kind else.
+    fn take_fault(&self, method: &str, path: &str, body: &[u8], dropped: bool) -> Option<FaultKind> {
         let mut s = self.lock();
-        let body = String::from_utf8_lossy(&request.body);
+        let body = String::from_utf8_lossy(body);
         let fault = s.faults.iter_mut().find(|f| {
             f.hits < f.times
-                && f.method == request.method.as_str()
+                && matches!(f.kind, FaultKind::Drop) == dropped
+                && f.method == method
                 && match f.path.strip_suffix('*') {
-                    Some(prefix) => request.url.path().starts_with(prefix),
-                    None => request.url.path() == f.path,
+                    Some(prefix) => path.starts_with(prefix),
+                    None => path == f.path,
                 }
                 && f.body_contains.as_deref().is_none_or(|t| body.contains(t))
         })?;
         fault.hits += 1;
         Some(fault.kind.clone())
     }
+
+    /// How many requests each fault hit so far.
+    pub fn fault_hits(&self) -> Vec<usize> {
+        self.lock().faults.iter().map(|f| f.hits).collect()
+    }
 }
 
 impl Respond for FakeCircleCi {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        match self.fault(request) {
+        if request.method.as_str() == "POST" && request.url.path() == format!("/project/{SLUG}/pipeline") {
+            // Every trigger that reached the server, whatever its fate.
+            let body = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+            self.lock().trigger_posts.push(body);
+        }
+        match self.take_fault(request.method.as_str(), request.url.path(), &request.body, false) {
             None => self.answer(request).template(),
             Some(FaultKind::Status { status, body, headers }) => {
                 let mut t = ResponseTemplate::new(status).set_body_raw(body, "application/json");
@@ -576,6 +608,11 @@ impl Respond for FakeCircleCi {
                 t
             }
             Some(FaultKind::Delay(delay)) => self.answer(request).template().set_delay(delay),
+            Some(FaultKind::AfterWork(status)) => {
+                let _ = self.answer(request);
+                ResponseTemplate::new(status).set_body_raw("<html><body>502 Bad Gateway</body></html>", "text/html")
+            }
+            Some(FaultKind::Drop) => unreachable!("dropped connections are faults of the Front"),
             Some(FaultKind::Truncate) => {
                 // Answer normally, then cut the JSON in the middle.
                 let full = self.answer(request);
@@ -678,5 +715,89 @@ fn job_json(j: &FakeJob) -> Value {
                 "stopped_at": j.stopped_at.map(rfc3339),
             }),
         )
+    }
+}
+
+/// A TCP front of the wiremock server that can drop connections: it reads
+/// each request, closes the connection unanswered when a
+/// [`FaultKind::Drop`] fault hits it, and otherwise forwards it (one
+/// request per connection) and relays the answer.
+#[derive(Debug)]
+pub struct Front {
+    address: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Front {
+    pub async fn start(fake: FakeCircleCi, upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
+        let address = listener.local_addr().expect("a bound address");
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                tokio::spawn(relay(fake.clone(), client, upstream));
+            }
+        });
+        Self { address, task }
+    }
+
+    pub fn uri(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+impl Drop for Front {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn relay(fake: FakeCircleCi, mut client: tokio::net::TcpStream, upstream: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match client.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let length = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    while buffer.len() < head_end + length {
+        match client.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let mut request_line = head.split_whitespace();
+    let (method, target) = (request_line.next().unwrap_or(""), request_line.next().unwrap_or(""));
+    let path = target.split('?').next().unwrap_or("");
+    if fake.take_fault(method, path, &buffer[head_end..], true).is_some() {
+        return; // dropped: closed without a word
+    }
+    // One request per upstream connection: ask the server to close after answering.
+    let mut forwarded: Vec<u8> = head
+        .trim_end()
+        .lines()
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .flat_map(|l| [l.as_bytes(), b"\r\n"].concat())
+        .collect();
+    forwarded.extend_from_slice(b"connection: close\r\n\r\n");
+    forwarded.extend_from_slice(&buffer[head_end..]);
+    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
+    if server.write_all(&forwarded).await.is_err() {
+        return;
+    }
+    let mut answer = Vec::new();
+    if server.read_to_end(&mut answer).await.is_ok() {
+        let _ = client.write_all(&answer).await;
+        let _ = client.shutdown().await;
     }
 }
