@@ -48,6 +48,7 @@ async fn the_engine_drives_the_atlas_flow_end_to_end_on_circleci() {
     assert_eq!(flush["parameters"]["atlas_key"], format!("atlas.{C1}.dev.flush.1"));
     assert_eq!(flush["parameters"]["atlas_flush"], true);
     assert_eq!(flush["parameters"]["atlas_workflow"], "flush");
+    assert_eq!(flush["parameters"]["atlas_environment"], "dev", "the README's flush job flushes this environment");
 
     h.runs_end(TimeDelta::minutes(10), "success").await;
     assert_eq!(h.state(C1).await, "live in dev");
