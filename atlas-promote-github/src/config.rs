@@ -203,7 +203,8 @@ impl GitHubBuilder {
         self
     }
 
-    /// How long team memberships are remembered (default 5 minutes).
+    /// How long team memberships, and the pull requests of a commit under
+    /// review, are remembered (default 5 minutes).
     pub fn with_directory_ttl(mut self, ttl: Duration) -> Self {
         self.directory_ttl = Some(ttl);
         self
