@@ -10,6 +10,8 @@
 //! Time comes from the engine's [`ManualClock`].
 #![allow(dead_code, unreachable_pub)]
 
+pub mod harness;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -59,6 +61,52 @@ pub fn with(base: &Value, changes: Value) -> Value {
 
 fn ts(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// What a fault does to the answers it hits.
+#[derive(Debug, Clone)]
+pub enum FaultKind {
+    /// Answer this status with this body and these headers, doing nothing.
+    Status { status: u16, body: Value, headers: Vec<(String, String)> },
+    /// Do the work, then answer this much later (beyond the client timeout: a timeout).
+    Delay(std::time::Duration),
+    /// Do the work, then send only the first half of the JSON body.
+    Truncate,
+}
+
+/// A fault on the next `times` requests whose method and path match (the
+/// path exactly, or a prefix when it ends in `*`), and whose body contains
+/// `body_contains` when set.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path: String,
+    pub body_contains: Option<String>,
+    pub times: usize,
+    pub kind: FaultKind,
+    pub hits: usize,
+}
+
+impl Fault {
+    pub fn new(method: &'static str, path: &str, times: usize, kind: FaultKind) -> Self {
+        Self { method, path: path.to_owned(), body_contains: None, times, kind, hits: 0 }
+    }
+
+    pub fn when_body_contains(mut self, text: &str) -> Self {
+        self.body_contains = Some(text.to_owned());
+        self
+    }
+
+    /// An HTTP error with GitHub's `{message, documentation_url}` body.
+    pub fn status(method: &'static str, path: &str, times: usize, status: u16, message: &str) -> Self {
+        let body = json!({ "message": message, "documentation_url": "https://docs.github.com/rest" });
+        Self::new(method, path, times, FaultKind::Status { status, body, headers: Vec::new() })
+    }
+}
+
+/// `/repos/octo-org/octo-repo/{rest}`.
+pub fn repo_path(rest: &str) -> String {
+    format!("/repos/{OWNER}/{REPO}/{rest}")
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +198,7 @@ pub struct State {
     pub teams: BTreeMap<String, BTreeSet<String>>,
     /// Every answer: (status, path).
     pub answers: Vec<(u16, String)>,
+    pub faults: Vec<Fault>,
     next: u64,
 }
 
@@ -346,6 +395,52 @@ impl FakeGitHub {
             *out.entry(run.key()).or_default() += 1;
         }
         out
+    }
+
+    /// Add a fault.
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// Remove every fault.
+    pub fn heal(&self) {
+        self.lock().faults.clear();
+    }
+
+    /// How many requests each fault hit so far.
+    pub fn fault_hits(&self) -> Vec<usize> {
+        self.lock().faults.iter().map(|f| f.hits).collect()
+    }
+
+    /// The id of the run dispatched with `key`.
+    pub fn run_of(&self, key: &str) -> Option<u64> {
+        self.lock().runs.iter().find(|r| r.key() == key).map(|r| r.id)
+    }
+
+    /// How many dispatches that reached the server carried each key.
+    pub fn dispatches_per_key(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for (_, body) in self.dispatches() {
+            *out.entry(body["inputs"]["key"].as_str().unwrap_or("(none)").to_owned()).or_default() += 1;
+        }
+        out
+    }
+
+    fn take_fault(&self, request: &Request) -> Option<FaultKind> {
+        let mut s = self.lock();
+        let body = String::from_utf8_lossy(&request.body);
+        let path = request.url.path();
+        let fault = s.faults.iter_mut().find(|f| {
+            f.hits < f.times
+                && f.method == request.method.as_str()
+                && match f.path.strip_suffix('*') {
+                    Some(prefix) => path.starts_with(prefix),
+                    None => path == f.path,
+                }
+                && f.body_contains.as_deref().is_none_or(|t| body.contains(t))
+        })?;
+        fault.hits += 1;
+        Some(fault.kind.clone())
     }
 
     // ---- answers ----
@@ -669,8 +764,34 @@ impl Respond for FakeGitHub {
         if header("x-github-api-version") != "2022-11-28" || header("accept") != "application/vnd.github+json" {
             return ResponseTemplate::new(400).set_body_json(json!({ "message": "missing API version or media type" }));
         }
+        let fault = self.take_fault(request);
+        if let Some(FaultKind::Status { status, body, headers }) = &fault {
+            let mut t = ResponseTemplate::new(*status).set_body_json(body.clone());
+            for (name, value) in headers {
+                t = t.insert_header(name.as_str(), value.as_str());
+            }
+            return t;
+        }
         let (status, body) = self.answer(request);
         let text = body.to_string();
+        match fault {
+            Some(FaultKind::Truncate) => {
+                let cut: String = text.chars().take(text.len() / 2).collect();
+                return ResponseTemplate::new(status).set_body_raw(cut, "application/json; charset=utf-8");
+            }
+            Some(FaultKind::Delay(delay)) => {
+                return self.template(request, status, body, text).set_delay(delay);
+            }
+            _ => {}
+        }
+        self.template(request, status, body, text)
+    }
+}
+
+impl FakeGitHub {
+    /// The answer as GitHub sends it: an ETag on a GET, a 304 when it still matches.
+    fn template(&self, request: &Request, status: u16, body: Value, text: String) -> ResponseTemplate {
+        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
         let get = request.method.as_str() == "GET";
         if get && status == 200 {
             let tag = etag(&text);
