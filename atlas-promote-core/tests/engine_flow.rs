@@ -30,3 +30,42 @@ async fn a_merge_goes_through_dev_and_staging_to_prod() -> Result<()> {
     s.audit().await?;
     Ok(())
 }
+
+/// A check source that is down.
+#[derive(Debug)]
+struct Down;
+
+#[async_trait::async_trait]
+impl atlas_promote_core::CheckSource for Down {
+    async fn checks(&self, _: &atlas_promote_core::CheckQuery) -> Result<Vec<atlas_promote_core::CheckResult>> {
+        Err(atlas_promote_core::Error::backend("nightly", "list results", true, "connection refused"))
+    }
+}
+
+#[tokio::test]
+async fn a_candidate_that_failed_is_retried_at_the_next_poll() -> Result<()> {
+    use std::sync::Arc;
+
+    use atlas_promote_core::memory::{MemoryCi, MemorySourceControl, MemoryStore, StaticDirectory};
+    use atlas_promote_core::{Candidate, Clock, ManualClock, Promoter};
+
+    let clock = ManualClock::new(atlas_promote_core::testkit::default_start());
+    let engine = Promoter::builder(Policy::atlas())
+        .with_ci(Arc::new(MemoryCi::new().with_clock(clock.clone()).with_auto_complete(true)))
+        .with_checks(Arc::new(Down))
+        .with_directory(Arc::new(StaticDirectory::default()))
+        .with_source_control(Arc::new(MemorySourceControl::new()))
+        .with_store(Arc::new(MemoryStore::new()))
+        .with_clock(Arc::new(clock.clone()))
+        .with_poll_interval(chrono::TimeDelta::minutes(1))
+        .build()?;
+    engine.merged(Candidate::trunk("c1", ["alice"]), clock.now()).await?;
+    engine.run_until_idle(10).await?;
+
+    // Live in dev; its gate into staging reads the checks of dev, which are down.
+    let tick = engine.tick().await?;
+    assert_eq!(tick.failures.len(), 1, "{tick}");
+    assert_eq!(tick.failures[0].0, "promotion/trunk/c1");
+    assert_eq!(tick.next_wake, Some(clock.now() + chrono::TimeDelta::minutes(1)), "{tick}");
+    Ok(())
+}

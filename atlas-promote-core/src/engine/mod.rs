@@ -175,7 +175,7 @@ pub struct Tick {
     /// The instant of the tick.
     pub at: DateTime<Utc>,
     /// When to call `tick` again at the latest (a gate opens, a run needs
-    /// polling); `None`: only when something happens.
+    /// polling, a failed candidate is retried); `None`: only when something happens.
     pub next_wake: Option<DateTime<Utc>>,
     /// Every gate decision made, in order.
     pub decisions: Vec<Decision>,
@@ -295,6 +295,8 @@ impl Promoter {
             let key = record.key.clone();
             if let Err(error) = self.reconcile(&key, &snapshot, now, &mut tick).await {
                 tracing::warn!(candidate = %key, %error, "reconcile failed");
+                // Nothing else may wake the engine for this candidate: try again at the next poll.
+                tick.wake(now + self.poll);
                 tick.failures.push((key, error));
             }
         }
