@@ -494,12 +494,17 @@ impl Promoter {
     async fn start_run(&self, record: Versioned<PromotionRecord>, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
         let Some(request) = record.value.promotion.pending_run(&self.policy) else { return Ok(()) };
         let mut record = record;
-        if record.value.owner != self.id {
-            if now < record.value.owned_at + self.lease {
-                // Another engine decided this step and is starting it.
-                tick.wake(record.value.owned_at + self.lease);
-                return Ok(());
-            }
+        let expires = record.value.owned_at + self.lease;
+        if record.value.owner != self.id && now < expires {
+            // Another engine decided this step and is starting it.
+            tick.wake(expires);
+            return Ok(());
+        }
+        if record.value.owner != self.id || now >= expires {
+            // Claim the step before starting it, also as its owner once the
+            // lease is over: another engine may be taking it over at this very
+            // moment. Of two claims on one version only one commits, so only
+            // one engine goes on to find or trigger the run.
             record.value.owner = self.id.clone();
             record.value.owned_at = now;
             let versions = self.store.commit(vec![record.write()?], Vec::new()).await?;
@@ -570,8 +575,11 @@ impl Promoter {
                 let old = env.value.live.replace(record.key.clone());
                 env.value.live_sha = Some(promotion.candidate.sha.clone());
                 if let Some(old) = old.filter(|o| *o != record.key) {
-                    extra = self.replace_live(&old, &stage, &promotion.candidate.sha, now).await?;
-                    env.value.previous.push(old);
+                    let rollback_target;
+                    (extra, rollback_target) = self.replace_live(&old, &stage, &promotion.candidate.sha, now).await?;
+                    if rollback_target {
+                        env.value.previous.push(old);
+                    }
                 }
                 if matches!(promotion.state, State::Live { .. }) {
                     env.value.in_flight = None;
@@ -589,15 +597,22 @@ impl Promoter {
 
     /// The promotion that was live in `stage` is replaced by `by`: it is
     /// superseded there unless it already moved on (or was rolled back).
-    async fn replace_live(&self, old_key: &str, stage: &str, by: &str, now: DateTime<Utc>) -> Result<Extra> {
-        let Some(doc) = self.store.get(old_key).await? else { return Ok(Extra::default()) };
+    ///
+    /// Also says whether it stays a rollback target of `stage`: not when it
+    /// was rolled back out of `stage` (the redeploy that replaces it is that
+    /// rollback), or a second rollback would bring it back.
+    async fn replace_live(&self, old_key: &str, stage: &str, by: &str, now: DateTime<Utc>) -> Result<(Extra, bool)> {
+        let Some(doc) = self.store.get(old_key).await? else { return Ok((Extra::default(), true)) };
         let mut old: Versioned<PromotionRecord> = records::decode(doc)?;
+        if matches!(&old.value.promotion.state, State::RolledBack { stage: s, .. } if s == stage) {
+            return Ok((Extra::default(), false));
+        }
         if !matches!(&old.value.promotion.state, State::Live { stage: s, .. } if s == stage) {
-            return Ok(Extra::default());
+            return Ok((Extra::default(), true));
         }
         let reason = format!("{by} went live in {stage}");
         let actions = old.value.promotion.apply(Event::Superseded { by: by.to_owned(), reason }, &self.policy, now)?;
-        Ok(Extra { writes: vec![old.write()?], audit: audit_entries(actions) })
+        Ok((Extra { writes: vec![old.write()?], audit: audit_entries(actions) }, true))
     }
 
     /// Whether pipeline code changed between what is live in `target` and `sha`.

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::backend::AuditEntry;
+use crate::decision::Blocker;
 use crate::error::{Error, Result};
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
 use crate::machine::{Event, Promotion, State};
@@ -217,6 +218,12 @@ impl Promoter {
         let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
         let decision = gate.evaluate(&evidence, now);
         let to = target.name.clone();
+        if let Some(hold) = self.held(&to).await? {
+            // A hold stops the line into `to`, overrides included: release it first.
+            let reason = format!("{to} is held by {}: {}; release it first", hold.by, hold.reason);
+            self.audit(by, "override.refused", sha, reason.clone()).await?;
+            return Err(Error::Refused { reason });
+        }
         let roles = self.directory.roles(by).await?;
         let env_key = records::environment_key(&to, &record.value.promotion.candidate);
         let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
@@ -296,6 +303,10 @@ impl Promoter {
         let now = self.clock.now();
         let mut tick = Tick::new(now);
         let record = self.promotion(sha).await?;
+        if let Some(reason) = self.retry_blocked(&record.value, stage, now).await? {
+            self.audit(by, "retry.refused", sha, reason.clone()).await?;
+            return Err(Error::Refused { reason });
+        }
         let env_key = records::environment_key(stage, &record.value.promotion.candidate);
         let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
         if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
@@ -306,5 +317,54 @@ impl Promoter {
         let record = self.transition(record, event, now, Extra::writes(vec![env.write()?]), &mut tick).await?;
         self.start_run(record, now, &mut tick).await?;
         Ok(tick)
+    }
+
+    /// Why a retry of the failed deploy of `record` into `stage` may not go
+    /// ahead now, if it may not.
+    ///
+    /// A retry enters `stage` again, so the rules of `stage` itself must
+    /// still hold at this instant: it is not held, and its gate shows no
+    /// origin, approval (a rejection, a withdrawal, an expired approval, an
+    /// approver who lost the role), window or freeze blocker. The
+    /// candidate's readiness in the stage it came from was established by
+    /// the decision that let the failed attempt in, and is not asked again.
+    async fn retry_blocked(&self, record: &PromotionRecord, stage: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+        let promotion = &record.promotion;
+        if !matches!(&promotion.state, State::Failed { stage: s, .. } if s == stage) {
+            // Not a retry the machine takes: it refuses it, saying why.
+            return Ok(None);
+        }
+        if let Some(hold) = self.held(stage).await? {
+            return Ok(Some(format!("{stage} is held by {}: {}; release it first", hold.by, hold.reason)));
+        }
+        let Some(index) = self.policy.stage_index(stage) else { return Ok(None) };
+        let from = match promotion.candidate.origin {
+            Origin::Branch => self.policy.stages.iter().find(|s| s.kind == crate::policy::StageKind::Review),
+            Origin::Trunk => self.policy.stages[..index].iter().rev().find(|s| !s.ephemeral),
+        };
+        let Some(from) = from else { return Ok(None) };
+        let gate = self.policy.gate(&from.name, stage)?;
+        let mut evidence = crate::evidence::Evidence::new(promotion.candidate.clone());
+        if gate.to().approvals.is_some() {
+            evidence.approvals = self.approval_records(stage, &promotion.candidate.sha).await?;
+        }
+        // No deployment in `from` is given: only the target's own rules below count.
+        let decision = gate.evaluate(&evidence, now);
+        let blockers: Vec<String> = decision
+            .blockers
+            .iter()
+            .filter(|b| {
+                matches!(
+                    b,
+                    Blocker::OriginNotAccepted { .. }
+                        | Blocker::ApprovalsMissing { .. }
+                        | Blocker::Rejected { .. }
+                        | Blocker::WindowClosed { .. }
+                        | Blocker::Frozen { .. }
+                )
+            })
+            .map(|b| b.to_string())
+            .collect();
+        Ok((!blockers.is_empty()).then(|| format!("a retry would enter {stage} now, but: {}", blockers.join("; "))))
     }
 }

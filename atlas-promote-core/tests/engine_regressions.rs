@@ -1,0 +1,221 @@
+//! Engine bugs found by the deterministic simulation (`tests/simulation.rs`),
+//! each pinned by the smallest scenario that shows it. Each test fails on
+//! the engine as it was before its fix.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use atlas_promote_core::testkit::{Scenario, default_start};
+use atlas_promote_core::{
+    Candidate, CheckStatus, CiProvider, Clock, Error, IdempotencyKey, ManualClock, MemoryChecks, MemoryCi,
+    MemorySourceControl, MemoryStore, OverrideRule, Policy, Promoter, Result, Run, RunId, RunRequest, StaticDirectory,
+};
+use chrono::TimeDelta;
+
+fn atlas() -> Scenario {
+    let mut policy = Policy::atlas();
+    policy.overrides = Some(OverrideRule { roles: vec!["release-manager".into()] });
+    let mut s = Scenario::new(policy);
+    s.person("dan", &["developer", "dev-team"]).person("pat", &["product-owner"]).person("rita", &["release-manager"]);
+    s
+}
+
+async fn audited(s: &Scenario, action: &str) -> Result<usize> {
+    Ok(s.audit().await?.iter().filter(|r| r.entry.action == action).count())
+}
+
+/// c1 is live in staging, its nightly passed, and pat and dan approved it
+/// into prod; deploys into prod fail, so it ends `failed in prod`.
+async fn failed_in_prod(s: &mut Scenario) -> Result<()> {
+    s.merge("c1", "alice", &["src/app.rs"]).await?;
+    s.run_until_idle().await?;
+    s.approve("dan", "staging", "c1").await?;
+    s.run_until_idle().await?;
+    s.nightly("staging", "c1", CheckStatus::Passed);
+    s.approve("pat", "prod", "c1").await?;
+    s.approve("dan", "prod", "c1").await?;
+    s.deploys_fail("prod");
+    s.run_until_idle().await?;
+    assert!(s.state("c1").await?.to_string().starts_with("failed in prod"), "{}", s.timeline().join("\n"));
+    s.deploys_succeed("prod");
+    Ok(())
+}
+
+/// An override promoted a candidate into a stage under a hold,
+/// although a hold stops the line ("nothing is promoted into `stage` until
+/// release"). An override bypasses named gate rules, not a hold.
+#[tokio::test]
+async fn an_override_does_not_promote_into_a_held_stage() -> Result<()> {
+    let mut s = atlas();
+    s.merge("c1", "alice", &["src/app.rs"]).await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c1").await?.to_string(), "live in dev");
+    s.engine.hold("staging", "dan", "incident 42").await?;
+
+    let refused = s.engine.override_gate("c1", "rita", &["approvals_missing"], "hotfix").await;
+    assert!(matches!(&refused, Err(Error::Refused { reason }) if reason.contains("held by dan")), "{refused:?}");
+    assert_eq!(s.state("c1").await?.to_string(), "live in dev");
+    assert_eq!(s.ci.requests().iter().filter(|r| r.stage == "staging").count(), 0);
+    assert_eq!(audited(&s, "override.refused").await?, 1);
+
+    s.engine.release("staging", "dan").await?;
+    s.engine.override_gate("c1", "rita", &["approvals_missing"], "hotfix").await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c1").await?.to_string(), "live in staging");
+    Ok(())
+}
+
+/// A retry re-entered prod while a product owner's rejection
+/// stood. A retry enters the stage again, so the stage's own rules must
+/// still hold when it is asked for.
+#[tokio::test]
+async fn a_retry_is_refused_while_a_rejection_stands() -> Result<()> {
+    let mut s = atlas();
+    failed_in_prod(&mut s).await?;
+    s.reject("pat", "prod", "c1").await?;
+
+    let refused = s.engine.retry("c1", "prod", "dan").await;
+    assert!(matches!(&refused, Err(Error::Refused { reason }) if reason.contains("rejected by pat")), "{refused:?}");
+    assert!(s.state("c1").await?.to_string().starts_with("failed in prod"));
+    assert_eq!(audited(&s, "retry.refused").await?, 1);
+
+    // Later (at the same instant the rejection would win), pat approves after all.
+    s.advance(TimeDelta::minutes(5));
+    s.approve("pat", "prod", "c1").await?;
+    s.engine.retry("c1", "prod", "dan").await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c1").await?.to_string(), "live in prod");
+    Ok(())
+}
+
+/// A retry re-entered a stage after an approver lost
+/// the role that counted, and during a hold.
+#[tokio::test]
+async fn a_retry_is_refused_without_the_approvals_or_under_a_hold() -> Result<()> {
+    let mut s = atlas();
+    failed_in_prod(&mut s).await?;
+    s.directory.revoke("pat", "product-owner");
+    let refused = s.engine.retry("c1", "prod", "dan").await;
+    assert!(
+        matches!(&refused, Err(Error::Refused { reason }) if reason.contains("needs 1 more approval from product-owner")),
+        "{refused:?}"
+    );
+
+    s.directory.grant("pat", "product-owner");
+    s.engine.hold("prod", "pat", "incident 7").await?;
+    let refused = s.engine.retry("c1", "prod", "dan").await;
+    assert!(matches!(&refused, Err(Error::Refused { reason }) if reason.contains("held by pat")), "{refused:?}");
+    assert!(s.state("c1").await?.to_string().starts_with("failed in prod"));
+
+    s.engine.release("prod", "pat").await?;
+    s.engine.retry("c1", "prod", "dan").await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c1").await?.to_string(), "live in prod");
+    Ok(())
+}
+
+/// After a rollback from c3 to c2, a second rollback brought c3
+/// back (c3 had been pushed onto the environment's earlier live commits
+/// when c2 replaced it). A rolled-back commit is never a rollback target.
+#[tokio::test]
+async fn rolling_back_twice_goes_further_back_not_to_the_rolled_back_commit() -> Result<()> {
+    let mut s = atlas();
+    for sha in ["c1", "c2", "c3"] {
+        s.merge(sha, "alice", &["src/app.rs"]).await?;
+        s.run_until_idle().await?;
+        assert_eq!(s.state(sha).await?.to_string(), "live in dev");
+    }
+    s.engine.rollback("dev", "dan", "c3 breaks the nightly").await?;
+    s.run_until_idle().await?;
+    assert_eq!(s.state("c2").await?.to_string(), "live in dev");
+
+    s.engine.rollback("dev", "dan", "c2 breaks it too").await?;
+    s.run_until_idle().await?;
+    let timeline = s.timeline().join("\n");
+    assert_eq!(s.state("c1").await?.to_string(), "live in dev", "{timeline}");
+    assert_eq!(s.state("c3").await?.to_string(), "rolled back from dev", "{timeline}");
+    Ok(())
+}
+
+/// A CI that fails its first trigger (nothing starts), and once armed runs
+/// another engine's tick inside the next `find`, after the lookup: that
+/// engine acts between this engine's `find` and its `trigger`.
+#[derive(Debug)]
+struct Meddling {
+    inner: MemoryCi,
+    fail_next_trigger: AtomicBool,
+    other: Mutex<Option<Promoter>>,
+}
+
+#[async_trait]
+impl CiProvider for Meddling {
+    async fn trigger(&self, request: &RunRequest) -> Result<Run> {
+        if self.fail_next_trigger.swap(false, Ordering::SeqCst) {
+            let source = "CI unreachable".into();
+            return Err(Error::Backend { backend: "ci".into(), operation: "trigger".into(), temporary: true, source });
+        }
+        self.inner.trigger(request).await
+    }
+
+    async fn find(&self, key: &IdempotencyKey) -> Result<Option<Run>> {
+        let found = self.inner.find(key).await;
+        let other = self.other.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(other) = other {
+            other.tick().await?;
+        }
+        found
+    }
+
+    async fn status(&self, run: &RunId) -> Result<Run> {
+        self.inner.status(run).await
+    }
+
+    async fn cancel(&self, run: &RunId) -> Result<()> {
+        self.inner.cancel(run).await
+    }
+}
+
+/// Two engines resumed the same pending trigger once its lease was over:
+/// its owner (restarted after a crash) went straight to `find` and
+/// `trigger`, while the other engine claimed the step and triggered it too,
+/// so the deploy ran twice with one idempotency key. Now the owner claims an
+/// expired step as well, and of the two claims only one commits.
+#[tokio::test]
+async fn two_engines_resuming_an_expired_trigger_start_it_once() -> Result<()> {
+    let clock = ManualClock::new(default_start());
+    let ci = MemoryCi::new().with_clock(clock.clone()).with_auto_complete(true);
+    let store = Arc::new(MemoryStore::new());
+    let source = MemorySourceControl::new();
+    source.commit("c1", None, "alice", &["src/app.rs"]);
+    let meddling =
+        Arc::new(Meddling { inner: ci.clone(), fail_next_trigger: AtomicBool::new(true), other: Mutex::new(None) });
+    let engine = |id: &str, ci: Arc<dyn CiProvider>| {
+        Promoter::builder(Policy::atlas())
+            .with_ci(ci)
+            .with_checks(Arc::new(MemoryChecks::new()))
+            .with_directory(Arc::new(StaticDirectory::default()))
+            .with_source_control(Arc::new(source.clone()))
+            .with_store(store.clone())
+            .with_clock(Arc::new(clock.clone()))
+            .with_id(id)
+            .build()
+    };
+    let a = engine("A", meddling.clone())?;
+    let b = engine("B", Arc::new(ci.clone()))?;
+
+    a.merged(Candidate::trunk("c1", ["alice"]), clock.now()).await?;
+    let first = a.tick().await?;
+    assert_eq!(first.failures.len(), 1, "the trigger fails: {first}");
+    assert!(a.promotion("c1").await?.value.promotion.pending_run(a.policy()).is_some());
+
+    clock.advance(TimeDelta::minutes(11));
+    *meddling.other.lock().unwrap_or_else(|p| p.into_inner()) = Some(b.clone());
+    a.tick().await?;
+    b.run_until_idle(10).await?;
+    a.run_until_idle(10).await?;
+    let keys: Vec<String> = ci.requests().iter().map(|r| r.key.to_string()).collect();
+    assert_eq!(keys, ["atlas.c1.dev.deploy.1", "atlas.c1.dev.flush.1"]);
+    assert_eq!(a.promotion("c1").await?.value.promotion.state.to_string(), "live in dev");
+    Ok(())
+}
