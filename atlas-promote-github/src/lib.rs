@@ -94,6 +94,9 @@ struct Inner {
     teams: teams::TeamCache,
     /// Keys of runs this value dispatched, for runs whose `run-name` lacks one.
     run_keys: Mutex<HashMap<u64, IdempotencyKey>>,
+    /// Dispatches whose answer was lost (a timeout, a 5xx), by key, and when:
+    /// GitHub may have started their run (see `actions.rs`).
+    lost_dispatches: Mutex<HashMap<IdempotencyKey, std::time::Instant>>,
     /// The pull requests of a commit, and when they were read (see `reviews.rs`).
     pulls: Mutex<HashMap<String, (std::time::Instant, Vec<model::PullRequest>)>>,
 }
@@ -125,6 +128,7 @@ impl GitHub {
                 client,
                 reviewer_token,
                 run_keys: Mutex::new(HashMap::new()),
+                lost_dispatches: Mutex::new(HashMap::new()),
                 pulls: Mutex::new(HashMap::new()),
             }),
         }

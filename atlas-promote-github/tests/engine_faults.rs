@@ -178,3 +178,35 @@ async fn under_faults_the_engine_moves_the_other_candidate_names_the_failure_and
     assert_eq!(dispatches.len(), 10, "A: deploy and flush into 3 stages; B: into 2: {dispatches:#?}");
     assert!(h.fake.runs_per_key().values().all(|n| *n == 1));
 }
+
+#[tokio::test]
+async fn a_dispatch_that_timed_out_is_not_repeated_while_its_run_is_not_listed_yet() {
+    let h = harness().await;
+    h.fake.push(A, "alice", &["pipelines/a.py"]);
+    // GitHub starts the run but the answer never arrives; the run shows in
+    // the list of runs only from the third listing on.
+    h.fake.lock().list_lag = 2;
+    h.fake.inject(
+        Fault::new(
+            "POST",
+            &repo_path("actions/workflows/deploy.yml/dispatches"),
+            1,
+            FaultKind::Delay(Duration::from_secs(1)),
+        )
+        .when_body_contains(&key(A, "dev", "deploy")),
+    );
+    let notice = Notice::Merged { sha: A.into(), at: atlas_promote_core::Clock::now(&h.clock) };
+    let tick = h.engine.handle(notice).await.unwrap();
+    assert!(the_failure(&tick, A, "dispatch workflow").is_temporary());
+    for _ in 0..4 {
+        let tick = h.engine.tick().await.unwrap();
+        if tick.failures.is_empty() {
+            break;
+        }
+        let error = the_failure(&tick, A, "find workflow run");
+        assert!(error.is_temporary() && error.to_string().contains("not listed yet"), "{error}");
+    }
+    assert_eq!(h.state(A).await, "deploying to dev (attempt 1)");
+    assert_eq!(h.fake.dispatches_per_key()[&key(A, "dev", "deploy")], 1, "not dispatched again");
+    assert_eq!(h.fake.runs_per_key()[&key(A, "dev", "deploy")], 1);
+}

@@ -128,6 +128,8 @@ pub struct FakeRun {
     pub conclusion: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Listings of runs still to leave it out (GitHub lists a new run after a few seconds).
+    pub unlisted: usize,
 }
 
 impl FakeRun {
@@ -199,6 +201,8 @@ pub struct State {
     /// Every answer: (status, path).
     pub answers: Vec<(u16, String)>,
     pub faults: Vec<Fault>,
+    /// New runs are left out of this many listings.
+    pub list_lag: usize,
     next: u64,
 }
 
@@ -503,7 +507,9 @@ impl FakeGitHub {
         }
         let id = 30_433_000 + s.id();
         let head_sha = s.head.clone().unwrap_or_default();
+        let unlisted = s.list_lag;
         s.runs.push(FakeRun {
+            unlisted,
             id,
             workflow: file.into(),
             inputs,
@@ -553,12 +559,19 @@ impl FakeGitHub {
     }
 
     fn list_runs(&self, query: &BTreeMap<String, String>) -> (u16, Value) {
-        let s = self.lock();
+        let mut s = self.lock();
         let runs: Vec<Value> = s
             .runs
-            .iter()
+            .iter_mut()
             .rev()
             .filter(|_| query.get("event").is_none_or(|e| e == "workflow_dispatch"))
+            .filter_map(|r| match r.unlisted {
+                0 => Some(&*r),
+                _ => {
+                    r.unlisted -= 1;
+                    None
+                }
+            })
             .take(query.get("per_page").and_then(|n| n.parse().ok()).unwrap_or(30))
             .map(Self::run_json)
             .collect();
