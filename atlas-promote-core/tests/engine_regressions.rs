@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use atlas_promote_core::testkit::{Scenario, default_start};
 use atlas_promote_core::{
-    Candidate, CheckStatus, CiProvider, Clock, Error, IdempotencyKey, ManualClock, MemoryChecks, MemoryCi,
-    MemorySourceControl, MemoryStore, OverrideRule, Policy, Promoter, Result, Run, RunId, RunRequest, StaticDirectory,
+    ApprovalDecision, Candidate, ChangedFiles, CheckStatus, CiProvider, Clock, Error, IdempotencyKey, ManualClock,
+    MemoryChecks, MemoryCi, MemorySourceControl, MemoryStore, OverrideRule, Policy, Promoter, Result, Run, RunId,
+    RunRequest, SourceControl, StaticDirectory,
 };
 use chrono::TimeDelta;
 
@@ -217,5 +218,97 @@ async fn two_engines_resuming_an_expired_trigger_start_it_once() -> Result<()> {
     let keys: Vec<String> = ci.requests().iter().map(|r| r.key.to_string()).collect();
     assert_eq!(keys, ["atlas.c1.dev.deploy.1", "atlas.c1.dev.flush.1"]);
     assert_eq!(a.promotion("c1").await?.value.promotion.state.to_string(), "live in dev");
+    Ok(())
+}
+
+/// What a person does while the engine gathers the evidence for a decision.
+#[derive(Debug, Clone, Copy)]
+enum Meanwhile {
+    Hold,
+    Withdraw,
+}
+
+/// Source control that, once armed, has a person act through the engine
+/// while the engine asks what changed (to know whether a flush is needed):
+/// after it read everything it decides on, before it commits the decision.
+#[derive(Debug)]
+struct Interrupting {
+    inner: MemorySourceControl,
+    armed: Mutex<Option<(Promoter, Meanwhile)>>,
+}
+
+#[async_trait]
+impl SourceControl for Interrupting {
+    async fn changed_files(&self, base: &str, head: &str) -> Result<ChangedFiles> {
+        let armed = self.armed.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match armed {
+            Some((engine, Meanwhile::Hold)) => engine.hold("staging", "pat", "incident 9").await?,
+            Some((engine, Meanwhile::Withdraw)) => {
+                engine.approve("dan", "staging", head, ApprovalDecision::Withdraw).await?;
+            }
+            None => {}
+        }
+        self.inner.changed_files(base, head).await
+    }
+
+    async fn authors(&self, base: Option<&str>, head: &str) -> Result<Vec<String>> {
+        self.inner.authors(base, head).await
+    }
+}
+
+/// c0 is live in staging, c1 in dev, and dan approved c1 into staging; the
+/// next tick promotes c1, but `meanwhile` happens while it decides.
+async fn decide_while(meanwhile: Meanwhile) -> Result<(Promoter, MemoryCi)> {
+    let clock = ManualClock::new(default_start());
+    let ci = MemoryCi::new().with_clock(clock.clone()).with_auto_complete(true);
+    let source = MemorySourceControl::new();
+    source.commit("c0", None, "alice", &["src/app.rs"]);
+    source.commit("c1", Some("c0"), "alice", &["src/app.rs"]);
+    let interrupting = Arc::new(Interrupting { inner: source, armed: Mutex::new(None) });
+    let engine = Promoter::builder(Policy::atlas())
+        .with_ci(Arc::new(ci.clone()))
+        .with_checks(Arc::new(MemoryChecks::new()))
+        .with_directory(Arc::new(StaticDirectory::new([("dan".into(), vec!["developer".into()])].into())))
+        .with_source_control(interrupting.clone())
+        .with_store(Arc::new(MemoryStore::new()))
+        .with_clock(Arc::new(clock.clone()))
+        .build()?;
+    for sha in ["c0", "c1"] {
+        engine.merged(Candidate::trunk(sha, ["alice"]), clock.now()).await?;
+        engine.run_until_idle(10).await?;
+        engine.approve("dan", "staging", sha, ApprovalDecision::Approve).await?;
+        clock.advance(TimeDelta::minutes(5));
+        if sha == "c1" {
+            *interrupting.armed.lock().unwrap_or_else(|p| p.into_inner()) = Some((engine.clone(), meanwhile));
+        }
+        engine.run_until_idle(10).await?;
+    }
+    Ok((engine, ci))
+}
+
+/// A hold committed while a tick was deciding (after it had looked for a
+/// hold, before it committed) was overtaken: the candidate went into the
+/// held stage after `hold` had returned. The decision's commit now rewrites
+/// the hold document at the version it read, so it conflicts instead, and
+/// the next tick sees the hold.
+#[tokio::test]
+async fn a_hold_committed_while_the_gate_decides_stops_the_line() -> Result<()> {
+    let (engine, ci) = decide_while(Meanwhile::Hold).await?;
+    assert!(engine.held("staging").await?.is_some());
+    assert_eq!(engine.promotion("c0").await?.value.promotion.state.to_string(), "live in staging");
+    assert_eq!(engine.promotion("c1").await?.value.promotion.state.to_string(), "live in dev");
+    assert!(ci.requests().iter().all(|r| r.key.as_str() != "atlas.c1.staging.deploy.1"), "{:?}", ci.requests());
+    Ok(())
+}
+
+/// The same race with a withdrawal of the engine's own approval: the
+/// decision committed on the approval after `approve(.., Withdraw)` had
+/// returned. The decision's commit now also rewrites the native approvals
+/// it read, at their version.
+#[tokio::test]
+async fn a_withdrawal_committed_while_the_gate_decides_counts() -> Result<()> {
+    let (engine, ci) = decide_while(Meanwhile::Withdraw).await?;
+    assert_eq!(engine.promotion("c1").await?.value.promotion.state.to_string(), "live in dev");
+    assert!(ci.requests().iter().all(|r| r.key.as_str() != "atlas.c1.staging.deploy.1"), "{:?}", ci.requests());
     Ok(())
 }

@@ -410,6 +410,7 @@ impl Promoter {
         let Some(target) = self.target(&record.value) else { return Ok(()) };
         let from = promotion.state.stage().to_owned();
         let gate = self.policy.gate(&from, &target.name)?;
+        let reads = self.decision_reads(target, &promotion.candidate.sha).await?;
         let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
         let decision = gate.evaluate(&evidence, now);
         tracing::debug!(sha = %promotion.candidate.sha, from = %from, to = %target.name, verdict = %decision.verdict, "gate evaluated");
@@ -423,7 +424,7 @@ impl Promoter {
         }
         let env_key = records::environment_key(&target.name, &promotion.candidate);
         let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
-        if self.held(&target.name).await?.is_some() {
+        if reads.hold.value.is_some() {
             return Ok(());
         }
         if decision.is_allowed() {
@@ -434,7 +435,9 @@ impl Promoter {
             let flush_required = self.flush_required(target, &env.value, &promotion.candidate.sha).await?;
             env.value.in_flight = Some(record.key.clone());
             let event = Event::GateDecided { decision, flush_required };
-            let record = self.transition(record, event, now, Extra::writes(vec![env.write()?]), tick).await?;
+            let mut writes = vec![env.write()?];
+            writes.extend(reads.writes()?);
+            let record = self.transition(record, event, now, Extra::writes(writes), tick).await?;
             return self.start_run(record, now, tick).await;
         }
         let event = Event::GateDecided { decision, flush_required: false };
@@ -688,6 +691,47 @@ impl Promoter {
             *record = records::decode(doc)?;
         }
         Ok(())
+    }
+}
+
+/// What a decision to enter a stage reads that people change: the stage's
+/// hold, and the engine's own approvals of the candidate into it.
+///
+/// The decision's commit writes them back unchanged at the versions read,
+/// so a hold, an approval or a withdrawal committed after they were read
+/// makes the decision conflict (it is made again on the next tick) instead
+/// of overtaking it. They are read before the evidence is gathered.
+#[derive(Debug)]
+pub(crate) struct DecisionReads {
+    hold: Versioned<Option<records::Hold>>,
+    approvals: Option<Versioned<records::ApprovalsRecord>>,
+}
+
+impl DecisionReads {
+    /// The hold on the stage, if the line is stopped there.
+    pub(crate) fn hold(&self) -> Option<&records::Hold> {
+        self.hold.value.as_ref()
+    }
+
+    /// The writes that make the decision's commit conflict if either changed.
+    pub(crate) fn writes(&self) -> Result<Vec<Write>> {
+        let mut writes = vec![self.hold.write()?];
+        if let Some(approvals) = &self.approvals {
+            writes.push(approvals.write()?);
+        }
+        Ok(writes)
+    }
+}
+
+impl Promoter {
+    /// Read what a decision to enter `stage` with `sha` depends on that people change.
+    pub(crate) async fn decision_reads(&self, stage: &Stage, sha: &str) -> Result<DecisionReads> {
+        let hold = records::read_or_default(&*self.store, &records::hold_key(&stage.name)).await?;
+        let approvals = match &stage.approvals {
+            Some(_) => Some(records::read_or_default(&*self.store, &records::approvals_key(&stage.name, sha)).await?),
+            None => None,
+        };
+        Ok(DecisionReads { hold, approvals })
     }
 }
 

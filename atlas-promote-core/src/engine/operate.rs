@@ -10,7 +10,7 @@ use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
 use crate::machine::{Event, Promotion, State};
 
 use super::records::{self, EnvironmentRecord, Hold, PromotionRecord, Versioned};
-use super::{Extra, Promoter, Tick, audit_entries};
+use super::{DecisionReads, Extra, Promoter, Tick, audit_entries};
 
 impl Promoter {
     fn new_record(&self, promotion: Promotion, target: Option<String>, now: DateTime<Utc>) -> PromotionRecord {
@@ -215,10 +215,11 @@ impl Promoter {
             return Err(Error::Refused { reason: format!("{sha} is not waiting on a gate") });
         };
         let gate = self.policy.gate(record.value.promotion.state.stage(), &target.name)?;
+        let reads = self.decision_reads(target, sha).await?;
         let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
         let decision = gate.evaluate(&evidence, now);
         let to = target.name.clone();
-        if let Some(hold) = self.held(&to).await? {
+        if let Some(hold) = reads.hold() {
             // A hold stops the line into `to`, overrides included: release it first.
             let reason = format!("{to} is held by {}: {}; release it first", hold.by, hold.reason);
             self.audit(by, "override.refused", sha, reason.clone()).await?;
@@ -246,7 +247,9 @@ impl Promoter {
             return Err(Error::Refused { reason: e.reason });
         }
         env.value.in_flight = Some(record.key.clone());
-        let record = self.transition(record, event, now, Extra::writes(vec![env.write()?]), &mut tick).await?;
+        let mut writes = vec![env.write()?];
+        writes.extend(reads.writes()?);
+        let record = self.transition(record, event, now, Extra::writes(writes), &mut tick).await?;
         self.start_run(record, now, &mut tick).await?;
         Ok(tick)
     }
@@ -303,7 +306,11 @@ impl Promoter {
         let now = self.clock.now();
         let mut tick = Tick::new(now);
         let record = self.promotion(sha).await?;
-        if let Some(reason) = self.retry_blocked(&record.value, stage, now).await? {
+        let reads = match self.policy.stage(stage) {
+            Some(target) => Some(self.decision_reads(target, sha).await?),
+            None => None,
+        };
+        if let Some(reason) = self.retry_blocked(&record.value, stage, reads.as_ref(), now).await? {
             self.audit(by, "retry.refused", sha, reason.clone()).await?;
             return Err(Error::Refused { reason });
         }
@@ -314,7 +321,11 @@ impl Promoter {
         }
         env.value.in_flight = Some(record.key.clone());
         let event = Event::RetryRequested { stage: stage.into(), by: by.into() };
-        let record = self.transition(record, event, now, Extra::writes(vec![env.write()?]), &mut tick).await?;
+        let mut writes = vec![env.write()?];
+        if let Some(reads) = &reads {
+            writes.extend(reads.writes()?);
+        }
+        let record = self.transition(record, event, now, Extra::writes(writes), &mut tick).await?;
         self.start_run(record, now, &mut tick).await?;
         Ok(tick)
     }
@@ -328,13 +339,19 @@ impl Promoter {
     /// approver who lost the role), window or freeze blocker. The
     /// candidate's readiness in the stage it came from was established by
     /// the decision that let the failed attempt in, and is not asked again.
-    async fn retry_blocked(&self, record: &PromotionRecord, stage: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+    async fn retry_blocked(
+        &self,
+        record: &PromotionRecord,
+        stage: &str,
+        reads: Option<&DecisionReads>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>> {
         let promotion = &record.promotion;
         if !matches!(&promotion.state, State::Failed { stage: s, .. } if s == stage) {
             // Not a retry the machine takes: it refuses it, saying why.
             return Ok(None);
         }
-        if let Some(hold) = self.held(stage).await? {
+        if let Some(hold) = reads.and_then(DecisionReads::hold) {
             return Ok(Some(format!("{stage} is held by {}: {}; release it first", hold.by, hold.reason)));
         }
         let Some(index) = self.policy.stage_index(stage) else { return Ok(None) };
