@@ -54,6 +54,8 @@ mod config;
 mod deployments;
 mod environments;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod model;
 mod protection;
 mod reviews;

@@ -8,6 +8,7 @@ mod conformance;
 mod cost;
 mod deployments;
 mod environments;
+mod fuzz_properties;
 mod roles;
 mod webhooks;
 
