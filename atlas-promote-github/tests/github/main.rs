@@ -10,6 +10,7 @@ mod deployments;
 mod environments;
 mod fuzz_properties;
 mod roles;
+mod security;
 mod webhooks;
 
 use std::time::Duration;
