@@ -69,7 +69,7 @@ pub(crate) fn run_status(status: &WorkflowStatus) -> RunStatus {
 
 /// The status of a run made of these workflows: going while any goes, then
 /// unknown, failed, cancelled, succeeded, in that order of precedence.
-fn combine(workflows: &[&Workflow]) -> (RunStatus, Option<DateTime<Utc>>) {
+pub(crate) fn combine(workflows: &[&Workflow]) -> (RunStatus, Option<DateTime<Utc>>) {
     let statuses: Vec<RunStatus> = workflows.iter().map(|w| run_status(&w.status)).collect();
     let status = if let Some(s) = statuses.iter().find(|s| matches!(s, RunStatus::Running | RunStatus::Pending)) {
         s.clone()
@@ -103,7 +103,7 @@ pub(crate) fn keys_in(value: &Value, out: &mut Vec<IdempotencyKey>) {
 }
 
 /// Key-shaped words in a compiled config (where pipeline parameters are substituted).
-fn keys_in_text(text: &str) -> Vec<IdempotencyKey> {
+pub(crate) fn keys_in_text(text: &str) -> Vec<IdempotencyKey> {
     text.match_indices("atlas.")
         .filter_map(|(at, _)| {
             let before_ok = text[..at].chars().last().is_none_or(|c| !is_key_char(c));

@@ -57,6 +57,8 @@ pub mod engine;
 mod error;
 pub mod evidence;
 mod file;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gate;
 mod lint;
 pub mod machine;

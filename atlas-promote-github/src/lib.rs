@@ -55,6 +55,8 @@ mod config;
 mod deployments;
 mod environments;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod model;
 mod protection;
 mod reviews;
