@@ -423,10 +423,21 @@ impl Promoter {
                 tick.wake(now + self.poll);
                 return Ok(());
             }
-            let flush_required = self.flush_required(target, &env.value, &promotion.candidate.sha).await?;
+            let sha = &promotion.candidate.sha;
+            let flush = self.flush_reason(target, &env.value, sha).await?;
             env.value.in_flight = Some(record.key.clone());
-            let event = Event::GateDecided { decision, flush_required };
-            let record = self.transition(record, event, now, Extra::writes(vec![env.write()?]), tick).await?;
+            let mut extra = Extra::writes(vec![env.write()?]);
+            if let Some(why) = &flush {
+                extra.then.push(AuditEntry {
+                    at: now,
+                    actor: "engine".into(),
+                    action: "flush.required".into(),
+                    subject: sha.clone(),
+                    message: format!("a flush run will follow the deploy of {sha} to {}: {why}", target.name),
+                });
+            }
+            let event = Event::GateDecided { decision, flush_required: flush.is_some() };
+            let record = self.transition(record, event, now, extra, tick).await?;
             return self.start_run(record, now, tick).await;
         }
         let event = Event::GateDecided { decision, flush_required: false };
@@ -455,6 +466,7 @@ impl Promoter {
         writes.extend(extra.writes);
         let mut audit = extra.audit;
         audit.extend(audit_entries(actions.clone()));
+        audit.extend(extra.then);
         for entry in &audit {
             tick.actions.push(Action::Audit(entry.clone()));
         }
@@ -589,19 +601,22 @@ impl Promoter {
         }
         let reason = format!("{by} went live in {stage}");
         let actions = old.value.promotion.apply(Event::Superseded { by: by.to_owned(), reason }, &self.policy, now)?;
-        Ok(Extra { writes: vec![old.write()?], audit: audit_entries(actions) })
+        // After the new candidate's deploy, in the audit log.
+        Ok(Extra { writes: vec![old.write()?], then: audit_entries(actions), ..Extra::default() })
     }
 
-    /// Whether pipeline code changed between what is live in `target` and `sha`.
-    async fn flush_required(&self, target: &Stage, env: &EnvironmentRecord, sha: &str) -> Result<bool> {
-        let Some(flush) = &target.flush else { return Ok(false) };
-        let Some(live) = &env.live_sha else { return Ok(true) };
+    /// Why `sha` needs a flush run after its deploy into `target`, if it
+    /// does: pipeline code changed between what is live there and `sha`, or
+    /// nothing is live there yet.
+    async fn flush_reason(&self, target: &Stage, env: &EnvironmentRecord, sha: &str) -> Result<Option<String>> {
+        let Some(flush) = &target.flush else { return Ok(None) };
+        let Some(live) = &env.live_sha else { return Ok(Some(format!("nothing is live in {} yet", target.name))) };
         if live == sha {
-            return Ok(false);
+            return Ok(None);
         }
         let changed = self.source_control.changed_files(live, sha).await?;
         if !changed.complete {
-            return Ok(true);
+            return Ok(Some(format!("the files changed since {live} could not all be listed")));
         }
         let mut builder = globset::GlobSetBuilder::new();
         for pattern in &flush.paths {
@@ -614,7 +629,14 @@ impl Promoter {
             what: format!("flush paths of stage {}", target.name),
             message: e.to_string(),
         })?;
-        Ok(changed.files.iter().any(|f| set.is_match(f)))
+        let matched: Vec<&str> = changed.files.iter().filter(|f| set.is_match(f)).map(String::as_str).collect();
+        Ok(match matched.as_slice() {
+            [] => None,
+            [one] => Some(format!("pipeline code {one} changed since {live}, which is live there")),
+            [first, rest @ ..] => {
+                Some(format!("pipeline code {first} and {} more changed since {live}, which is live there", rest.len()))
+            }
+        })
     }
 
     /// Act on monitored check results in the environment `record` is live in.
@@ -672,12 +694,15 @@ impl Promoter {
 #[derive(Debug, Default)]
 pub(crate) struct Extra {
     writes: Vec<Write>,
+    /// Audit entries before the transition's own.
     audit: Vec<AuditEntry>,
+    /// Audit entries after the transition's own.
+    then: Vec<AuditEntry>,
 }
 
 impl Extra {
     fn writes(writes: Vec<Write>) -> Self {
-        Self { writes, audit: Vec::new() }
+        Self { writes, ..Self::default() }
     }
 }
 

@@ -226,7 +226,7 @@ impl Promoter {
         if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
             return Err(Error::Refused { reason: format!("a deploy into {to} is in flight; try again when it ends") });
         }
-        let flush_required = self.flush_required(target, &env.value, sha).await?;
+        let flush_required = self.flush_reason(target, &env.value, sha).await?.is_some();
         let event = Event::OverrideGranted {
             decision,
             by: by.into(),
@@ -288,7 +288,7 @@ impl Promoter {
         env.value.previous.pop();
         env.value.in_flight = Some(previous.key.clone());
         // The rolled-back candidate's new state is committed with the redeploy, all at once.
-        let extra = Extra { writes: vec![live.write()?, env.write()?], audit };
+        let extra = Extra { writes: vec![live.write()?, env.write()?], audit, ..Extra::default() };
         let redeploy = Event::Redeploy { stage: stage.into(), reason: format!("rollback by {by}: {reason}") };
         let record = self.transition(previous, redeploy, now, extra, tick).await?;
         self.start_run(record, now, tick).await
