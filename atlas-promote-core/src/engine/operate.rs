@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::backend::AuditEntry;
+use crate::backend::{AuditEntry, Write};
 use crate::decision::Blocker;
 use crate::error::{Error, Result};
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
@@ -57,7 +57,19 @@ impl Promoter {
             subject: record.value.promotion.candidate.sha.clone(),
             message,
         };
-        self.store.commit(vec![record.write()?, seq.write()?], vec![audit]).await.map(|_| ())
+        let mut writes = vec![record.write()?, seq.write()?];
+        if self.store.get(records::ACTIVE_INDEX).await?.is_none() {
+            // The first candidate with the index: mark every promotion still active.
+            for other in self.promotions().await? {
+                if !other.value.promotion.state.is_ended() {
+                    writes.extend(self.index_write(&other.key, true).await?);
+                }
+            }
+            let flag = serde_json::Value::Bool(true);
+            writes.push(Write::Put { key: records::ACTIVE_INDEX.into(), expected: None, value: flag });
+        }
+        writes.extend(self.index_write(&record.key, true).await?);
+        self.store.commit(writes, vec![audit]).await.map(|_| ())
     }
 
     /// A pull request (or branch) is up for review: the engine reports its
@@ -231,7 +243,7 @@ impl Promoter {
         if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
             return Err(Error::Refused { reason: format!("a deploy into {to} is in flight; try again when it ends") });
         }
-        let flush_required = self.flush_required(target, &env.value, sha).await?;
+        let flush_required = self.flush_reason(target, &env.value, sha).await?.is_some();
         let event = Event::OverrideGranted {
             decision,
             by: by.into(),
@@ -295,7 +307,12 @@ impl Promoter {
         env.value.previous.pop();
         env.value.in_flight = Some(previous.key.clone());
         // The rolled-back candidate's new state is committed with the redeploy, all at once.
-        let extra = Extra { writes: vec![live.write()?, env.write()?], audit };
+        let extra = Extra {
+            writes: vec![live.write()?, env.write()?],
+            audit,
+            ended: vec![live.key.clone()],
+            ..Extra::default()
+        };
         let redeploy = Event::Redeploy { stage: stage.into(), reason: format!("rollback by {by}: {reason}") };
         let record = self.transition(previous, redeploy, now, extra, tick).await?;
         self.start_run(record, now, tick).await
