@@ -156,7 +156,9 @@ fn engine(c: &mut Criterion) {
         assert_all_reached_prod(&train, CANDIDATES).await;
     });
     let mut group = c.benchmark_group("engine");
-    group.sample_size(10);
+    // One iteration takes seconds: ten of them, no more.
+    group.sample_size(10).warm_up_time(std::time::Duration::from_secs(1));
+    group.measurement_time(std::time::Duration::from_secs(45));
     group.bench_function("10k_candidates_trunk_to_prod", |b| {
         b.iter_with_large_drop(|| runtime.block_on(release_train(CANDIDATES)))
     });
