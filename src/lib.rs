@@ -13,3 +13,8 @@ pub use atlas_promote_circleci as circleci;
 /// The GitHub backend (feature `github`).
 #[cfg(feature = "github")]
 pub use atlas_promote_github as github;
+
+// The README's Rust examples are compiled (and the runnable ones run) as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

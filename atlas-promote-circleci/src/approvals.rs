@@ -62,7 +62,12 @@ impl CircleCi {
     async fn approval_jobs(&self, stage: &str, sha: &str) -> Result<Vec<ApprovalJob>> {
         let mut out = Vec::new();
         for pipeline_id in self.approval_pipelines(sha).await? {
-            let workflows = self.workflows(&pipeline_id).await?;
+            // A settled pipeline whose jobs hold no approval job (a deploy) is not read again.
+            let workflows = self
+                .workflows_if_relevant(&pipeline_id, |w, cache| {
+                    cache.jobs.get(&w.id).is_none_or(|jobs| jobs.value.iter().any(|j| j.kind == JobType::Approval))
+                })
+                .await?;
             for workflow in newest_per_name(&workflows) {
                 let jobs = self.jobs(workflow).await?;
                 out.extend(

@@ -86,7 +86,9 @@ impl CheckSource for CircleCi {
                 if !same_commit(revision, &query.sha) || (s.scheduled_checks_only && !s.is_scheduled(&pipeline)) {
                     continue;
                 }
-                let workflows = self.workflows(&pipeline.id).await?;
+                // A settled pipeline without check workflows (a deploy, a push build) is not read again.
+                let workflows =
+                    self.workflows_if_relevant(&pipeline.id, |w, _| wanted.iter().any(|(_, n)| *n == w.name)).await?;
                 for workflow in newest_per_name(&workflows) {
                     for (check, _) in wanted.iter().filter(|(_, w)| *w == workflow.name) {
                         results.push(check_result(check, &query.sha, workflow));

@@ -69,7 +69,7 @@ pub(crate) fn run_status(status: &WorkflowStatus) -> RunStatus {
 
 /// The status of a run made of these workflows: going while any goes, then
 /// unknown, failed, cancelled, succeeded, in that order of precedence.
-fn combine(workflows: &[&Workflow]) -> (RunStatus, Option<DateTime<Utc>>) {
+pub(crate) fn combine(workflows: &[&Workflow]) -> (RunStatus, Option<DateTime<Utc>>) {
     let statuses: Vec<RunStatus> = workflows.iter().map(|w| run_status(&w.status)).collect();
     let status = if let Some(s) = statuses.iter().find(|s| matches!(s, RunStatus::Running | RunStatus::Pending)) {
         s.clone()
@@ -103,7 +103,7 @@ pub(crate) fn keys_in(value: &Value, out: &mut Vec<IdempotencyKey>) {
 }
 
 /// Key-shaped words in a compiled config (where pipeline parameters are substituted).
-fn keys_in_text(text: &str) -> Vec<IdempotencyKey> {
+pub(crate) fn keys_in_text(text: &str) -> Vec<IdempotencyKey> {
     text.match_indices("atlas.")
         .filter_map(|(at, _)| {
             let before_ok = text[..at].chars().last().is_none_or(|c| !is_key_char(c));
@@ -177,6 +177,13 @@ impl CircleCi {
         Some(format!("https://app.circleci.com/pipelines/{vcs}/{}/{}", parts.next()?, number?))
     }
 
+    /// Whether a pipeline is still being set up (its config, and so its
+    /// parameters, not readable yet) and young enough to be expected to finish it.
+    fn still_setting_up(&self, pipeline: &Pipeline) -> bool {
+        matches!(pipeline.state, PipelineState::Pending | PipelineState::Setup | PipelineState::SetupPending)
+            && Utc::now() - pipeline.created_at <= self.inner.settings.no_workflow_grace
+    }
+
     fn remember(&self, pipeline_id: &str, tracked: Tracked) {
         let mut cache = lock(&self.inner.cache);
         cache.runs.by_key.insert(tracked.key.clone(), pipeline_id.to_owned());
@@ -185,19 +192,12 @@ impl CircleCi {
 
     /// The atlas key (and workflow) a pipeline was started with, read back
     /// from the API: `trigger_parameters`, then `GET /pipeline/{id}/values`,
-    /// then the compiled config. `wanted` stops at the first place holding it.
-    async fn read_back(
-        &self,
-        pipeline: &Pipeline,
-        wanted: Option<&IdempotencyKey>,
-    ) -> Result<Option<(IdempotencyKey, Option<String>)>> {
+    /// then the compiled config; the first place holding a key answers.
+    async fn read_back(&self, pipeline: &Pipeline) -> Result<Option<(IdempotencyKey, Option<String>)>> {
         let prefix = &self.inner.settings.parameter_prefix;
         let key_name = format!("{prefix}key");
         let workflow_name = format!("{prefix}workflow");
-        let pick = |keys: Vec<IdempotencyKey>| match wanted {
-            Some(w) => keys.into_iter().find(|k| k == w),
-            None => keys.into_iter().next(),
-        };
+        let pick = |keys: Vec<IdempotencyKey>| keys.into_iter().next();
         // 1. Some integrations echo the parameters in trigger_parameters.
         if let Some(params) = &pipeline.trigger_parameters {
             let mut keys = Vec::new();
@@ -258,7 +258,7 @@ impl CircleCi {
                     Some(p) => p,
                     None => self.pipeline(pipeline_id).await?,
                 };
-                let Some((key, workflow)) = self.read_back(&pipeline, None).await? else {
+                let Some((key, workflow)) = self.read_back(&pipeline).await? else {
                     return Err(invalid(
                         "run",
                         format!("pipeline {pipeline_id} carries no atlas key parameter: not started by atlas-promote"),
@@ -437,6 +437,9 @@ impl CiProvider for CircleCi {
                 .await?;
             listing.items
         };
+        // A pipeline still being set up cannot say which key it carries yet:
+        // it may be this key's, started by a trigger whose answer was lost.
+        let mut unreadable: Option<Pipeline> = None;
         for pipeline in pipelines {
             if s.is_scheduled(&pipeline) {
                 continue;
@@ -453,20 +456,36 @@ impl CiProvider for CircleCi {
                 Some(_) => continue,
                 None => {}
             }
-            match self.read_back(&pipeline, Some(key)).await? {
+            // Whichever key it carries: a pipeline of another run is that run's, not "not ours".
+            match self.read_back(&pipeline).await? {
                 Some((found, workflow)) => {
                     let created_at = (pipeline.state == PipelineState::Created).then_some(pipeline.created_at);
                     let id = pipeline.id.clone();
+                    let ours = &found == key;
                     self.remember(
                         &id,
                         Tracked { key: found, workflow, number: pipeline.number, created_at, done: None },
                     );
-                    return self.run_of(&id, None).await.map(Some);
+                    if ours {
+                        return self.run_of(&id, None).await.map(Some);
+                    }
                 }
+                None if self.still_setting_up(&pipeline) => unreadable = unreadable.or(Some(pipeline)),
                 None => {
                     lock(&self.inner.cache).runs.not_ours.insert(pipeline.id.clone());
                 }
             }
+        }
+        if let Some(pipeline) = unreadable {
+            return Err(atlas_promote_core::Error::backend(
+                BACKEND,
+                "find pipeline",
+                true,
+                format!(
+                    "pipeline {} (created {}) is still being set up, so whether it was started with {key} cannot be read yet",
+                    pipeline.id, pipeline.created_at
+                ),
+            ));
         }
         Ok(None)
     }

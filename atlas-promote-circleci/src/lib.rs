@@ -7,6 +7,8 @@ mod ci;
 mod client;
 pub mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod model;
 mod pipelines;
 pub mod webhook;

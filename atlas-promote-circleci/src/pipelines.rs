@@ -125,6 +125,28 @@ impl CircleCi {
         self.read_workflows(pipeline_id).await
     }
 
+    /// A pipeline's workflows, like [`workflows`](Self::workflows), except
+    /// that a settled list none of whose workflows is `relevant` is reused
+    /// however old: a rerun adds a workflow of the same name as one already
+    /// there, so it cannot add a relevant one (a deploy pipeline never grows
+    /// a check workflow or an approval job).
+    pub(crate) async fn workflows_if_relevant(
+        &self,
+        pipeline_id: &str,
+        relevant: impl Fn(&Workflow, &Cache) -> bool,
+    ) -> Result<Vec<Workflow>> {
+        {
+            let cache = lock(&self.inner.cache);
+            if let Some(listed) = cache.workflows.get(pipeline_id)
+                && !listed.value.is_empty()
+                && listed.value.iter().all(|w| w.status.is_terminal() && !relevant(w, &cache))
+            {
+                return Ok(listed.value.clone());
+            }
+        }
+        self.workflows(pipeline_id).await
+    }
+
     /// A pipeline's workflows, read now.
     pub(crate) async fn read_workflows(&self, pipeline_id: &str) -> Result<Vec<Workflow>> {
         let path = format!("/pipeline/{}/workflow", segment(pipeline_id));

@@ -82,8 +82,10 @@ pub fn verify_signature(secret: &[u8], header: Option<&str>, body: &[u8]) -> Res
     Err(WebhookError::InvalidSignature)
 }
 
+/// Lower- or upper-case hex, two digits a byte; nothing else (`from_str_radix`
+/// alone would take a sign, `+a` for `0a`).
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok()).collect()
@@ -372,6 +374,8 @@ mod tests {
         assert_eq!(decode_hex("0af"), None);
         assert_eq!(decode_hex("zz"), None);
         assert_eq!(decode_hex("é1"), None);
+        assert_eq!(decode_hex("+a"), None, "a sign is not a hex digit");
+        assert_eq!(decode_hex("-0"), None);
     }
 
     #[test]

@@ -73,7 +73,7 @@ impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Allow => f.write_str("allowed"),
-            Self::Wait { until } => write!(f, "waiting until {}", until.to_rfc3339()),
+            Self::Wait { until } => write!(f, "waiting until {}", ts(until)),
             Self::Block => f.write_str("blocked"),
         }
     }

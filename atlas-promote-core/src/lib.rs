@@ -10,6 +10,42 @@
 //! let decision = policy.gate("staging", "prod").unwrap().evaluate(&evidence, now);
 //! assert!(!decision.is_allowed());
 //! ```
+//!
+//! The parts: [`policy`] (the rules as data, read from TOML or YAML files),
+//! [`gate`] (the pure decision, DESIGN §4), [`machine`] (a candidate's
+//! promotion as a pure state machine), [`backend`] (the traits CI systems,
+//! approval sources, directories, source control and stores implement),
+//! [`engine`] (the reconcile loop that moves candidates), [`memory`] and
+//! [`store`] (in-memory backends and the file store), and, with the feature
+//! `testkit`, `testkit` (conformance suites and release-policy scenarios).
+#![cfg_attr(
+    feature = "testkit",
+    doc = r#"
+## Testing a release policy
+
+A [`testkit::Scenario`] runs the real engine on in-memory backends and a
+manual clock, so a release-policy test reads like the policy:
+
+```
+# #[tokio::main(flavor = "current_thread")]
+# async fn main() -> atlas_promote_core::Result<()> {
+use atlas_promote_core::{testkit::Scenario, CheckStatus, Policy};
+
+let mut s = Scenario::new(Policy::atlas());
+s.person("dan", &["developer", "dev-team"]).person("pat", &["product-owner"]);
+s.merge("c1", "alice", &["pipelines/etl.py"]).await?;
+s.approve("dan", "staging", "c1").await?;
+s.run_until_idle().await?;
+s.nightly("staging", "c1", CheckStatus::Failed);
+s.approve("pat", "prod", "c1").await?;
+s.approve("dan", "prod", "c1").await?;
+s.run_until_idle().await?;
+assert_eq!(s.state("c1").await?.to_string(), "live in staging"); // a failed night blocks prod
+# Ok(())
+# }
+```
+"#
+)]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -21,6 +57,8 @@ pub mod engine;
 mod error;
 pub mod evidence;
 mod file;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod gate;
 mod lint;
 pub mod machine;
@@ -38,7 +76,7 @@ pub use backend::{
 };
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
-pub use engine::{Plan, PlanStep, Promoter, PromoterBuilder, Tick};
+pub use engine::{Plan, PlanStep, Promoter, PromoterBuilder, StoreApprovals, Tick};
 pub use error::{BoxError, Error, Result};
 pub use evidence::{
     ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, EvidenceError, Origin,

@@ -394,7 +394,8 @@ impl Policy {
             stage.flush = Some(Flush {
                 paths: vec!["pipelines/**".into()],
                 workflow: "flush".into(),
-                parameters: BTreeMap::new(),
+                // The flush run must know which environment to flush, as the deploy does.
+                parameters: BTreeMap::from([("environment".into(), name.into())]),
             });
             stage
         };

@@ -103,3 +103,10 @@ async fn memory_source_control_conforms() {
         History { base: "a1", head: "c3", files: &["pipelines/load.sql", "src/app.rs"], authors: &["bob", "carol"] };
     testkit::source_control_suite(&git, history).await;
 }
+
+#[tokio::test]
+async fn store_approvals_keep_the_approval_source_contract() {
+    let store = std::sync::Arc::new(atlas_promote_core::memory::MemoryStore::new());
+    let approvals = atlas_promote_core::StoreApprovals::new(store);
+    testkit::approval_source_suite(&approvals, Capabilities { can_submit: true }).await;
+}

@@ -62,6 +62,18 @@ fn errors_in_a_file_carry_its_path() {
 }
 
 #[test]
+fn atlas_flush_runs_are_told_their_environment_like_deploys() {
+    // The backends' sample workflows flush `inputs.environment` /
+    // `pipeline.parameters.atlas_environment`; GitHub refuses a dispatch
+    // without a required input.
+    for stage in Policy::atlas().stages.iter().filter(|s| s.is_environment()) {
+        let (deploy, flush) = (stage.deploy.as_ref().unwrap(), stage.flush.as_ref().unwrap());
+        assert_eq!(flush.parameters, deploy.parameters, "stage {}", stage.name);
+        assert_eq!(flush.parameters.get("environment"), Some(&stage.name));
+    }
+}
+
+#[test]
 fn the_atlas_preset_round_trips_through_toml() {
     let atlas = Policy::atlas();
     assert_eq!(Policy::from_toml_str(&atlas.to_toml_string(), "atlas.toml").unwrap(), atlas);

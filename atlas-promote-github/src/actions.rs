@@ -26,6 +26,10 @@ pub const MAX_INPUTS: usize = 25;
 pub const RESERVED_INPUTS: [&str; 3] = ["key", "sha", "flush"];
 /// How far before the dispatch's server time runs are looked for (clock skew, queueing).
 const CREATED_SKEW: TimeDelta = TimeDelta::minutes(2);
+/// How long a dispatch whose answer was lost keeps its key from being
+/// dispatched again while no run carrying it is listed: GitHub lists a new
+/// run after a few seconds.
+const LOST_DISPATCH_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// The inputs of the dispatch for `request`: the policy's parameters, `key`,
 /// `sha` and `flush` (`"true"` for a flush run). Fails when a parameter uses
@@ -161,6 +165,12 @@ impl GitHub {
         Ok(runs.into_iter().find(|run| run.display_title.as_deref().and_then(key_in_title).as_ref() == Some(key)))
     }
 
+    fn lost_dispatches(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<IdempotencyKey, std::time::Instant>> {
+        self.inner.lost_dispatches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn remember(&self, run: u64, key: &IdempotencyKey) {
         self.inner.run_keys.lock().unwrap_or_else(|p| p.into_inner()).insert(run, key.clone());
     }
@@ -217,7 +227,14 @@ impl CiProvider for GitHub {
             }
             other => other,
         }
-        .map_err(|e| e.into_core("dispatch workflow", || format!("workflow {workflow}")))?;
+        .map_err(|e| {
+            // No answer, a server error, or an unreadable success: the run may have started.
+            if matches!(e, GhError::Transport { .. } | GhError::Decode { .. }) || e.status().is_some_and(|s| s >= 500) {
+                self.lost_dispatches().insert(request.key.clone(), std::time::Instant::now());
+            }
+            e.into_core("dispatch workflow", || format!("workflow {workflow}"))
+        })?;
+        self.lost_dispatches().remove(&request.key);
 
         match answer {
             (Some(details), _) => {
@@ -258,15 +275,37 @@ impl CiProvider for GitHub {
 
     /// The run whose `run-name` carries `key` among the 100 most recent
     /// dispatched runs (1 request), or the run this value dispatched with it.
+    ///
+    /// When a dispatch with `key` got no answer (or a 5xx) and its run is not
+    /// listed yet, fails with a temporary error for a while rather than
+    /// answer `None`: GitHub may have started the run, and lists it only
+    /// after a few seconds.
     async fn find(&self, key: &IdempotencyKey) -> Result<Option<Run>> {
         if let Some(id) = self.remembered_run(key) {
             return self.status(&RunId(id.to_string())).await.map(Some);
         }
         let runs = self.recent_dispatch_runs().await?;
-        Ok(runs
+        let found = runs
             .iter()
             .find(|run| run.display_title.as_deref().and_then(key_in_title).as_ref() == Some(key))
-            .map(|run| to_run(run, key.clone())))
+            .map(|run| to_run(run, key.clone()));
+        let lost = self.lost_dispatches().get(key).copied();
+        match (found, lost) {
+            (None, Some(at)) if at.elapsed() < LOST_DISPATCH_WAIT => Err(Error::backend(
+                BACKEND,
+                "find workflow run",
+                true,
+                format!(
+                    "the dispatch of {key} got no answer {:?} ago and its run is not listed yet; \
+                     it is not dispatched again before {LOST_DISPATCH_WAIT:?} have passed",
+                    at.elapsed()
+                ),
+            )),
+            (found, _) => {
+                self.lost_dispatches().remove(key);
+                Ok(found)
+            }
+        }
     }
 
     /// 1 request (a 304 while nothing changed).

@@ -135,7 +135,7 @@ impl Response {
         serde_json::from_slice(&self.body).map_err(|source| GhError::Decode { url: self.url.clone(), source })
     }
 
-    fn next_page(&self) -> Option<String> {
+    pub(crate) fn next_page(&self) -> Option<String> {
         next_link(self.headers.get(LINK)?.to_str().ok()?)
     }
 }

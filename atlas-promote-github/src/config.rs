@@ -51,6 +51,7 @@ pub struct GitHubBuilder {
     directory_ttl: Option<Duration>,
     check_apps: Vec<String>,
     retry: Option<RetryPolicy>,
+    timeouts: Option<(Duration, Duration)>,
 }
 
 impl fmt::Debug for GitHubBuilder {
@@ -203,7 +204,8 @@ impl GitHubBuilder {
         self
     }
 
-    /// How long team memberships are remembered (default 5 minutes).
+    /// How long team memberships, and the pull requests of a commit under
+    /// review, are remembered (default 5 minutes).
     pub fn with_directory_ttl(mut self, ttl: Duration) -> Self {
         self.directory_ttl = Some(ttl);
         self
@@ -214,6 +216,15 @@ impl GitHubBuilder {
     /// policy check's name. Default: all apps. Commit statuses are not filtered.
     pub fn with_check_app(mut self, slug: impl Into<String>) -> Self {
         self.check_apps.push(slug.into());
+        self
+    }
+
+    /// The timeout of one request (default 30 s) and of connecting (default
+    /// 10 s), for the HTTP client this builder makes (a client given with
+    /// [`with_http_client`](Self::with_http_client) keeps its own). Without
+    /// them a server that stops answering would hold up the engine's tick.
+    pub fn with_timeouts(mut self, request: Duration, connect: Duration) -> Self {
+        self.timeouts = Some((request, connect));
         self
     }
 
@@ -263,7 +274,8 @@ impl GitHubBuilder {
         }
         let http = match self.http {
             Some(http) => http,
-            None => default_http_client().map_err(|e| invalid(format!("HTTP client: {e}")))?,
+            None => default_http_client(self.timeouts.unwrap_or(DEFAULT_TIMEOUTS))
+                .map_err(|e| invalid(format!("HTTP client: {e}")))?,
         };
         let client = Client::new(http, base, user_agent, credentials, self.retry.unwrap_or_default());
         let (attempts, delay) = self.run_lookup.unwrap_or((10, Duration::from_secs(2)));
@@ -286,7 +298,10 @@ impl GitHubBuilder {
     }
 }
 
-fn default_http_client() -> reqwest::Result<reqwest::Client> {
+/// (request, connect) timeouts of the HTTP client the builder makes.
+const DEFAULT_TIMEOUTS: (Duration, Duration) = (Duration::from_secs(30), Duration::from_secs(10));
+
+fn default_http_client((request, connect): (Duration, Duration)) -> reqwest::Result<reqwest::Client> {
     #[cfg(feature = "rustls")]
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // reqwest's `rustls-no-provider` uses the process default; ring keeps
@@ -294,7 +309,7 @@ fn default_http_client() -> reqwest::Result<reqwest::Client> {
         // installer is fine: a provider is then installed either way.
         let _ = rustls::crypto::ring::default_provider().install_default();
     }
-    reqwest::Client::builder().user_agent(DEFAULT_USER_AGENT).build()
+    reqwest::Client::builder().user_agent(DEFAULT_USER_AGENT).timeout(request).connect_timeout(connect).build()
 }
 
 /// The validated settings of a [`GitHub`] backend.

@@ -35,8 +35,9 @@
 //! # Cost
 //! Reads are conditional requests: an unchanged answer is a `304 Not
 //! Modified` served from the client's cache, which costs no rate limit.
-//! Polling the approvals of a candidate waiting for review costs 2 requests
-//! (the pull requests of the commit, their reviews); with roles cached by the
+//! Polling the approvals of a candidate waiting for review costs 1 request
+//! (its pull request's reviews; the pull requests of the commit are read
+//! once and remembered); with roles cached by the
 //! [`Directory`](atlas_promote_core::Directory) for its TTL, nothing else.
 //! See [`GitHub::stats`].
 //!
@@ -54,6 +55,8 @@ mod config;
 mod deployments;
 mod environments;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod model;
 mod protection;
 mod reviews;
@@ -93,6 +96,11 @@ struct Inner {
     teams: teams::TeamCache,
     /// Keys of runs this value dispatched, for runs whose `run-name` lacks one.
     run_keys: Mutex<HashMap<u64, IdempotencyKey>>,
+    /// Dispatches whose answer was lost (a timeout, a 5xx), by key, and when:
+    /// GitHub may have started their run (see `actions.rs`).
+    lost_dispatches: Mutex<HashMap<IdempotencyKey, std::time::Instant>>,
+    /// The pull requests of a commit, and when they were read (see `reviews.rs`).
+    pulls: Mutex<HashMap<String, (std::time::Instant, Vec<model::PullRequest>)>>,
 }
 
 impl fmt::Debug for GitHub {
@@ -122,6 +130,8 @@ impl GitHub {
                 client,
                 reviewer_token,
                 run_keys: Mutex::new(HashMap::new()),
+                lost_dispatches: Mutex::new(HashMap::new()),
+                pulls: Mutex::new(HashMap::new()),
             }),
         }
     }

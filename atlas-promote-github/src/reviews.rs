@@ -30,6 +30,29 @@ impl GitHub {
             .map_err(|e| e.into_core("list pull requests of commit", || format!("commit {sha}")))
     }
 
+    /// The pull requests of `sha`, remembered for the directory TTL once
+    /// there are some: a commit waiting for review keeps its pull request,
+    /// so polling its reviews costs one request, not two. A pull request
+    /// opened later for the same commit is seen when the entry expires.
+    async fn remembered_pull_requests(&self, sha: &str) -> Result<Vec<PullRequest>> {
+        let ttl = self.config().directory_ttl;
+        {
+            let pulls = self.inner.pulls.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((at, prs)) = pulls.get(sha)
+                && at.elapsed() < ttl
+            {
+                return Ok(prs.clone());
+            }
+        }
+        let prs = self.pull_requests_for_commit(sha).await?;
+        if !prs.is_empty() {
+            let mut pulls = self.inner.pulls.lock().unwrap_or_else(|p| p.into_inner());
+            pulls.retain(|_, (at, _)| at.elapsed() < ttl);
+            pulls.insert(sha.to_owned(), (std::time::Instant::now(), prs.clone()));
+        }
+        Ok(prs)
+    }
+
     /// The reviews of a pull request, in the order submitted, every page.
     pub async fn reviews(&self, number: u64) -> Result<Vec<Review>> {
         let url = self.repo_url(&["pulls", &number.to_string(), "reviews"]);
@@ -58,9 +81,10 @@ impl GitHub {
 
     /// Approval records for `sha` entering the review stage, from the reviews
     /// of every pull request whose head is `sha` (or, when none is, every
-    /// pull request containing it). 1 + one request per pull request.
+    /// pull request containing it). One request per pull request, plus one
+    /// for the pull requests of `sha` when not remembered.
     pub(crate) async fn review_approvals(&self, stage: &str, sha: &str) -> Result<Vec<ApprovalRecord>> {
-        let prs = self.pull_requests_for_commit(sha).await?;
+        let prs = self.remembered_pull_requests(sha).await?;
         let heads: Vec<&PullRequest> = prs.iter().filter(|pr| pr.head.sha == sha).collect();
         let chosen: Vec<&PullRequest> = if heads.is_empty() { prs.iter().collect() } else { heads };
         let mut records = Vec::new();

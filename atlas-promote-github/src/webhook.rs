@@ -350,8 +350,10 @@ fn malformed(event: &str, e: impl fmt::Display) -> Error {
     Error::Invalid { what: format!("{event} webhook payload"), message: e.to_string() }
 }
 
+/// Lower- or upper-case hex, two digits a byte; nothing else (`from_str_radix`
+/// alone would take a sign, `+a` for `0a`).
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len()).step_by(2).map(|i| text.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok())).collect()

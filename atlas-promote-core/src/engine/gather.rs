@@ -11,7 +11,9 @@ use crate::machine::State;
 use crate::policy::Stage;
 
 use super::Promoter;
-use super::records::{self, ApprovalsRecord, PromotionRecord, Versioned};
+use super::StoreApprovals;
+use super::records::PromotionRecord;
+use crate::backend::ApprovalSource;
 
 impl Promoter {
     /// The evidence for moving `record`'s candidate from `from` to `to`,
@@ -52,9 +54,7 @@ impl Promoter {
     /// Every approval record for (stage, sha): the engine's own and every
     /// source's, each approver's roles as the directory says *now*.
     pub(super) async fn approval_records(&self, stage: &str, sha: &str) -> Result<Vec<crate::ApprovalRecord>> {
-        let native: Versioned<ApprovalsRecord> =
-            records::read_or_default(&*self.store, &records::approvals_key(stage, sha)).await?;
-        let mut all = native.value.records;
+        let mut all = StoreApprovals::new(self.store.clone()).approvals(stage, sha).await?;
         for source in &self.approvals {
             let span = tracing::info_span!("approvals", stage = %stage, sha = %sha);
             all.extend(source.approvals(stage, sha).instrument(span).await?);

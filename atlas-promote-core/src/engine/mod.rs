@@ -8,11 +8,13 @@
 //! embedding program calls `tick` on that schedule and whenever a webhook
 //! arrives ([`Promoter::handle`]).
 
+mod approvals;
 mod gather;
 mod operate;
 mod plan;
 pub mod records;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use crate::evidence::Origin;
 use crate::machine::{Action, Event, Promotion, State};
 use crate::policy::{Policy, Stage};
 
+pub use approvals::StoreApprovals;
 pub use plan::{Plan, PlanStep};
 use records::{EnvironmentRecord, PromotionRecord, Versioned};
 
@@ -135,7 +138,15 @@ impl PromoterBuilder {
             what: "promoter".into(),
             message: format!("no {what} was given (PromoterBuilder::with_{what})"),
         };
+        let flush_globs = self
+            .policy
+            .stages
+            .iter()
+            .filter_map(|s| s.flush.as_ref().map(|f| (s.name.clone(), compile_flush_paths(s, &f.paths))))
+            .collect();
         Ok(Promoter {
+            flush_globs: Arc::new(flush_globs),
+            indexed: Arc::default(),
             policy: Arc::new(self.policy),
             ci: self.ci.ok_or_else(|| missing("ci"))?,
             checks: self.checks.ok_or_else(|| missing("checks"))?,
@@ -165,6 +176,25 @@ pub struct Promoter {
     id: String,
     lease: TimeDelta,
     poll: TimeDelta,
+    /// Each stage's flush paths, compiled once (or why they do not compile).
+    flush_globs: Arc<FlushGlobs>,
+    /// Whether the store was seen to keep the active index.
+    indexed: Arc<std::sync::atomic::AtomicBool>,
+}
+
+type FlushGlobs = std::collections::HashMap<String, std::result::Result<globset::GlobSet, (String, String)>>;
+
+/// A stage's flush paths as one glob set; on failure, what failed and why.
+fn compile_flush_paths(stage: &Stage, paths: &[String]) -> std::result::Result<globset::GlobSet, (String, String)> {
+    let mut builder = globset::GlobSetBuilder::new();
+    for pattern in paths {
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| (format!("flush path of stage {}", stage.name), e.to_string()))?;
+        builder.add(glob);
+    }
+    builder.build().map_err(|e| (format!("flush paths of stage {}", stage.name), e.to_string()))
 }
 
 /// What one [`Promoter::tick`] saw and did.
@@ -173,7 +203,7 @@ pub struct Tick {
     /// The instant of the tick.
     pub at: DateTime<Utc>,
     /// When to call `tick` again at the latest (a gate opens, a run needs
-    /// polling); `None`: only when something happens.
+    /// polling, a failed candidate is retried); `None`: only when something happens.
     pub next_wake: Option<DateTime<Utc>>,
     /// Every gate decision made, in order.
     pub decisions: Vec<Decision>,
@@ -181,11 +211,25 @@ pub struct Tick {
     pub actions: Vec<Action>,
     /// Candidates the engine could not move this time, and why; the others moved on.
     pub failures: Vec<(String, Error)>,
+    /// Keys this tick wrote (or tried to): what it read of them before is stale.
+    written: HashSet<String>,
 }
 
 impl Tick {
     fn new(at: DateTime<Utc>) -> Self {
-        Self { at, next_wake: None, decisions: Vec::new(), actions: Vec::new(), failures: Vec::new() }
+        Self {
+            at,
+            next_wake: None,
+            decisions: Vec::new(),
+            actions: Vec::new(),
+            failures: Vec::new(),
+            written: HashSet::new(),
+        }
+    }
+
+    /// Note that `writes` are about to be committed.
+    fn writing(&mut self, writes: &[Write]) {
+        self.written.extend(writes.iter().map(|w| w.key().to_owned()));
     }
 
     fn wake(&mut self, at: DateTime<Utc>) {
@@ -266,7 +310,7 @@ impl Promoter {
     pub async fn tick(&self) -> Result<Tick> {
         let now = self.clock.now();
         let mut tick = Tick::new(now);
-        let mut records = self.promotions().await?;
+        let mut records = self.active_promotions().await?;
         records.sort_by_key(|r| r.value.promotion.seq);
         let snapshot = Snapshot {
             rows: records
@@ -291,8 +335,14 @@ impl Promoter {
                 continue;
             }
             let key = record.key.clone();
-            if let Err(error) = self.reconcile(&key, &snapshot, now, &mut tick).await {
+            // Read again only what this tick changed since (a candidate that went
+            // live replaces the one before it); another engine's change shows as
+            // a conflict when committing, as it would after a fresh read.
+            let record = if tick.written.contains(&key) { None } else { Some(record) };
+            if let Err(error) = self.reconcile(&key, record, &snapshot, now, &mut tick).await {
                 tracing::warn!(candidate = %key, %error, "reconcile failed");
+                // Nothing else may wake the engine for this candidate: try again at the next poll.
+                tick.wake(now + self.poll);
                 tick.failures.push((key, error));
             }
         }
@@ -328,9 +378,54 @@ impl Promoter {
         self.store.list("promotion/").await?.into_iter().map(records::decode).collect()
     }
 
-    async fn reconcile(&self, key: &str, snapshot: &Snapshot, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
-        let Some(doc) = self.store.get(key).await? else { return Ok(()) };
-        let record: Versioned<PromotionRecord> = records::decode(doc)?;
+    /// The promotions that have not ended. With the active index, only
+    /// those are read: the cost of a tick does not grow with history.
+    async fn active_promotions(&self) -> Result<Vec<Versioned<PromotionRecord>>> {
+        // Once indexed, a store stays indexed: remember it rather than ask each tick.
+        let indexed = self.indexed.load(std::sync::atomic::Ordering::Relaxed)
+            || self.store.get(records::ACTIVE_INDEX).await?.is_some();
+        if !indexed {
+            // An empty store, or one written before the index: read them all.
+            let all = self.promotions().await?;
+            return Ok(all.into_iter().filter(|r| !r.value.promotion.state.is_ended()).collect());
+        }
+        self.indexed.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut active = Vec::new();
+        for marker in self.store.list(records::ACTIVE_PREFIX).await? {
+            let Some(key) = marker.key.strip_prefix(records::ACTIVE_PREFIX) else { continue };
+            if let Some(doc) = self.store.get(key).await? {
+                active.push(records::decode(doc)?);
+            }
+        }
+        Ok(active)
+    }
+
+    /// The write that keeps the active index in step when the promotion at
+    /// `key` becomes active (`true`) or ends (`false`), if one is needed.
+    pub(crate) async fn index_write(&self, key: &str, active: bool) -> Result<Option<Write>> {
+        let marker = records::active_key(key);
+        Ok(match (active, self.store.get(&marker).await?) {
+            (true, None) => Some(Write::Put { key: marker, expected: None, value: serde_json::Value::Bool(true) }),
+            (false, Some(doc)) => Some(Write::Delete { key: marker, expected: doc.version }),
+            _ => None,
+        })
+    }
+
+    async fn reconcile(
+        &self,
+        key: &str,
+        read: Option<Versioned<PromotionRecord>>,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+        tick: &mut Tick,
+    ) -> Result<()> {
+        let record = match read {
+            Some(record) => record,
+            None => match self.store.get(key).await? {
+                Some(doc) => records::decode(doc)?,
+                None => return Ok(()),
+            },
+        };
         match &record.value.promotion.state {
             State::UnderReview { .. } | State::Merged { .. } | State::Live { .. } => {
                 self.advance(record, snapshot, now, tick).await
@@ -393,6 +488,10 @@ impl Promoter {
         let promotion = record.value.promotion.clone();
         if matches!(promotion.state, State::Live { .. }) {
             self.monitor(&mut record, now, tick).await?;
+            if record.value.promotion.state != promotion.state {
+                // The monitor rolled it back; the next tick takes it from there.
+                return Ok(());
+            }
         }
         if let Some(by) = self.superseded_by(&record.key, &promotion, snapshot) {
             let reason = format!("{by} is newer and heads for the same stages; only the newest moves on");
@@ -415,29 +514,41 @@ impl Promoter {
             return Ok(());
         }
         let env_key = records::environment_key(&target.name, &promotion.candidate);
-        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
         if reads.hold.value.is_some() {
             return Ok(());
         }
-        if decision.is_allowed() {
-            if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
-                tick.wake(now + self.poll);
+        if !decision.is_allowed() {
+            let event = Event::GateDecided { decision, flush_required: false };
+            let mut trial = promotion.clone();
+            // Most blocked decisions change nothing: then there is nothing to store.
+            if trial.apply(event.clone(), &self.policy, now)?.is_empty() {
                 return Ok(());
             }
-            let flush_required = self.flush_required(target, &env.value, &promotion.candidate.sha).await?;
-            env.value.in_flight = Some(record.key.clone());
-            let event = Event::GateDecided { decision, flush_required };
-            let mut writes = vec![env.write()?];
-            writes.extend(reads.writes()?);
-            let record = self.transition(record, event, now, Extra::writes(writes), tick).await?;
-            return self.start_run(record, now, tick).await;
+            return self.transition(record, event, now, Extra::default(), tick).await.map(|_| ());
         }
-        let event = Event::GateDecided { decision, flush_required: false };
-        let mut trial = promotion.clone();
-        if trial.apply(event.clone(), &self.policy, now)?.is_empty() {
+        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
+            tick.wake(now + self.poll);
             return Ok(());
         }
-        self.transition(record, event, now, Extra::default(), tick).await.map(|_| ())
+        let sha = &promotion.candidate.sha;
+        let flush = self.flush_reason(target, &env.value, sha).await?;
+        env.value.in_flight = Some(record.key.clone());
+        let mut writes = vec![env.write()?];
+        writes.extend(reads.writes()?);
+        let mut extra = Extra::writes(writes);
+        if let Some(why) = &flush {
+            extra.then.push(AuditEntry {
+                at: now,
+                actor: "engine".into(),
+                action: "flush.required".into(),
+                subject: sha.clone(),
+                message: format!("a flush run will follow the deploy of {sha} to {}: {why}", target.name),
+            });
+        }
+        let event = Event::GateDecided { decision, flush_required: flush.is_some() };
+        let record = self.transition(record, event, now, extra, tick).await?;
+        self.start_run(record, now, tick).await
     }
 
     /// Apply `event`, commit the new state (with `extra` writes and audit
@@ -451,16 +562,24 @@ impl Promoter {
         extra: Extra,
         tick: &mut Tick,
     ) -> Result<Versioned<PromotionRecord>> {
+        let was_active = !record.value.promotion.state.is_ended();
         let actions = record.value.promotion.apply(event, &self.policy, now)?;
         record.value.owner = self.id.clone();
         record.value.owned_at = now;
         let mut writes = vec![record.write()?];
         writes.extend(extra.writes);
+        let is_active = !record.value.promotion.state.is_ended();
+        let changed = (was_active != is_active).then_some((record.key.as_str(), is_active));
+        for (key, active) in changed.into_iter().chain(extra.ended.iter().map(|k| (k.as_str(), false))) {
+            writes.extend(self.index_write(key, active).await?);
+        }
         let mut audit = extra.audit;
         audit.extend(audit_entries(actions.clone()));
+        audit.extend(extra.then);
         for entry in &audit {
             tick.actions.push(Action::Audit(entry.clone()));
         }
+        tick.writing(&writes);
         let versions = self.store.commit(writes, audit).await?;
         record.version = versions.first().copied();
         for action in actions.into_iter().filter(|a| !matches!(a, Action::Audit(_))) {
@@ -502,7 +621,9 @@ impl Promoter {
             // one engine goes on to find or trigger the run.
             record.value.owner = self.id.clone();
             record.value.owned_at = now;
-            let versions = self.store.commit(vec![record.write()?], Vec::new()).await?;
+            let writes = vec![record.write()?];
+            tick.writing(&writes);
+            let versions = self.store.commit(writes, Vec::new()).await?;
             record.version = versions.first().copied();
         }
         let run = match self.ci.find(&request.key).await? {
@@ -573,7 +694,7 @@ impl Promoter {
                     let rollback_target;
                     (extra, rollback_target) = self.replace_live(&old, &stage, &promotion.candidate.sha, now).await?;
                     if rollback_target {
-                        env.value.previous.push(old);
+                        env.value.push_previous(old);
                     }
                 }
                 if matches!(promotion.state, State::Live { .. }) {
@@ -607,32 +728,47 @@ impl Promoter {
         }
         let reason = format!("{by} went live in {stage}");
         let actions = old.value.promotion.apply(Event::Superseded { by: by.to_owned(), reason }, &self.policy, now)?;
-        Ok((Extra { writes: vec![old.write()?], audit: audit_entries(actions) }, true))
+        // After the new candidate's deploy, in the audit log.
+        Ok((
+            Extra {
+                writes: vec![old.write()?],
+                then: audit_entries(actions),
+                ended: vec![old.key.clone()],
+                ..Extra::default()
+            },
+            true,
+        ))
     }
 
-    /// Whether pipeline code changed between what is live in `target` and `sha`.
-    async fn flush_required(&self, target: &Stage, env: &EnvironmentRecord, sha: &str) -> Result<bool> {
-        let Some(flush) = &target.flush else { return Ok(false) };
-        let Some(live) = &env.live_sha else { return Ok(true) };
+    /// Why `sha` needs a flush run after its deploy into `target`, if it
+    /// does: pipeline code changed between what is live there and `sha`, or
+    /// nothing is live there yet.
+    async fn flush_reason(&self, target: &Stage, env: &EnvironmentRecord, sha: &str) -> Result<Option<String>> {
+        let Some(flush) = &target.flush else { return Ok(None) };
+        let Some(live) = &env.live_sha else { return Ok(Some(format!("nothing is live in {} yet", target.name))) };
         if live == sha {
-            return Ok(false);
+            return Ok(None);
         }
         let changed = self.source_control.changed_files(live, sha).await?;
         if !changed.complete {
-            return Ok(true);
+            return Ok(Some(format!("the files changed since {live} could not all be listed")));
         }
-        let mut builder = globset::GlobSetBuilder::new();
-        for pattern in &flush.paths {
-            let glob = globset::GlobBuilder::new(pattern).literal_separator(true).build().map_err(|e| {
-                Error::Invalid { what: format!("flush path of stage {}", target.name), message: e.to_string() }
-            })?;
-            builder.add(glob);
-        }
-        let set = builder.build().map_err(|e| Error::Invalid {
-            what: format!("flush paths of stage {}", target.name),
-            message: e.to_string(),
-        })?;
-        Ok(changed.files.iter().any(|f| set.is_match(f)))
+        let set = match self.flush_globs.get(&target.name) {
+            Some(Ok(set)) => set,
+            Some(Err((what, message))) => {
+                return Err(Error::Invalid { what: what.clone(), message: message.clone() });
+            }
+            None => &compile_flush_paths(target, &flush.paths)
+                .map_err(|(what, message)| Error::Invalid { what, message })?,
+        };
+        let matched: Vec<&str> = changed.files.iter().filter(|f| set.is_match(f)).map(String::as_str).collect();
+        Ok(match matched.as_slice() {
+            [] => None,
+            [one] => Some(format!("pipeline code {one} changed since {live}, which is live there")),
+            [first, rest @ ..] => {
+                Some(format!("pipeline code {first} and {} more changed since {live}, which is live there", rest.len()))
+            }
+        })
     }
 
     /// Act on monitored check results in the environment `record` is live in.
@@ -645,23 +781,28 @@ impl Promoter {
         let State::Live { stage, deployed_at, .. } = &record.value.promotion.state else { return Ok(()) };
         let Some(monitor) = self.policy.stage(stage).and_then(|s| s.monitor.clone()) else { return Ok(()) };
         let (stage, deployed_at) = (stage.clone(), *deployed_at);
-        let env_key = records::environment_key(&stage, &record.value.promotion.candidate);
-        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
-        if env.value.live.as_deref() != Some(record.key.as_str()) {
-            return Ok(());
-        }
         let sha = record.value.promotion.candidate.sha.clone();
         let query = crate::CheckQuery::new(stage.clone(), sha, vec![monitor.check.clone()]).since(Some(deployed_at));
-        let seen = env.value.monitored_until.unwrap_or(deployed_at);
         let mut fresh: Vec<_> = self
             .checks
             .checks(&query)
             .await?
             .into_iter()
             .filter(|r| {
-                r.name == monitor.check && r.started_at >= deployed_at && r.finished_at.is_some_and(|f| f > seen)
+                r.name == monitor.check && r.started_at >= deployed_at && r.finished_at.is_some_and(|f| f > deployed_at)
             })
             .collect();
+        if fresh.is_empty() {
+            // Nothing finished since the deploy: no need to read the environment.
+            return Ok(());
+        }
+        let env_key = records::environment_key(&stage, &record.value.promotion.candidate);
+        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        if env.value.live.as_deref() != Some(record.key.as_str()) {
+            return Ok(());
+        }
+        let seen = env.value.monitored_until.unwrap_or(deployed_at);
+        fresh.retain(|r| r.finished_at.is_some_and(|f| f > seen));
         if fresh.is_empty() {
             return Ok(());
         }
@@ -673,7 +814,9 @@ impl Promoter {
             actions.extend(promotion.apply(Event::CheckReported(result), &self.policy, now)?);
         }
         let audit = audit_entries(actions.clone());
-        self.store.commit(vec![env.write()?], audit.clone()).await?;
+        let writes = vec![env.write()?];
+        tick.writing(&writes);
+        self.store.commit(writes, audit.clone()).await?;
         tick.actions.extend(audit.into_iter().map(Action::Audit));
         for action in actions.into_iter().filter(|a| !matches!(a, Action::Audit(_))) {
             self.perform(action, now, tick).await?;
@@ -731,12 +874,17 @@ impl Promoter {
 #[derive(Debug, Default)]
 pub(crate) struct Extra {
     writes: Vec<Write>,
+    /// Audit entries before the transition's own.
     audit: Vec<AuditEntry>,
+    /// Audit entries after the transition's own.
+    then: Vec<AuditEntry>,
+    /// Keys of other promotions that end with this commit (their writes are among `writes`).
+    ended: Vec<String>,
 }
 
 impl Extra {
     fn writes(writes: Vec<Write>) -> Self {
-        Self { writes, audit: Vec::new() }
+        Self { writes, ..Self::default() }
     }
 }
 

@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::backend::AuditEntry;
+use crate::backend::{AuditEntry, Write};
 use crate::decision::Blocker;
 use crate::error::{Error, Result};
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
 use crate::machine::{Action, Event, Promotion, State};
 
-use super::records::{self, ApprovalsRecord, EnvironmentRecord, Hold, PromotionRecord, Versioned};
+use super::records::{self, EnvironmentRecord, Hold, PromotionRecord, Versioned};
 use super::{DecisionReads, Extra, Promoter, Tick, audit_entries};
 
 impl Promoter {
@@ -63,9 +63,24 @@ impl Promoter {
             subject: record.value.promotion.candidate.sha.clone(),
             message,
         };
+        let mut writes = vec![record.write()?, seq.write()?];
+        if self.store.get(records::ACTIVE_INDEX).await?.is_none() {
+            // The first candidate with the index: mark every promotion still active.
+            for other in self.promotions().await? {
+                if !other.value.promotion.state.is_ended() {
+                    writes.extend(self.index_write(&other.key, true).await?);
+                }
+            }
+            let flag = serde_json::Value::Bool(true);
+            writes.push(Write::Put { key: records::ACTIVE_INDEX.into(), expected: None, value: flag });
+        }
+        if !record.value.promotion.state.is_ended() {
+            // A candidate registered already superseded (a late merge notice) is not active.
+            writes.extend(self.index_write(&record.key, true).await?);
+        }
         let mut entries = vec![audit];
         entries.extend(more);
-        self.store.commit(vec![record.write()?, seq.write()?], entries).await.map(|_| ())
+        self.store.commit(writes, entries).await.map(|_| ())
     }
 
     /// The newest trunk candidate still on its way (merged, deploying or
@@ -78,7 +93,7 @@ impl Promoter {
     /// control (a complete list of changes from `sha` to the other commit);
     /// when it cannot tell, the candidate is taken as it comes.
     async fn newer_built_on(&self, sha: &str) -> Result<Option<String>> {
-        let mut known = self.promotions().await?;
+        let mut known = self.active_promotions().await?;
         known.sort_by_key(|r| std::cmp::Reverse(r.value.promotion.seq));
         for record in known {
             let promotion = &record.value.promotion;
@@ -123,7 +138,11 @@ impl Promoter {
                 actions.extend(self.supersede_if_late(&mut record.value.promotion, now).await?);
                 record.value.owner = self.id.clone();
                 record.value.owned_at = now;
-                self.store.commit(vec![record.write()?], audit_entries(actions)).await?;
+                let mut writes = vec![record.write()?];
+                if record.value.promotion.state.is_ended() {
+                    writes.extend(self.index_write(&record.key, false).await?);
+                }
+                self.store.commit(writes, audit_entries(actions)).await?;
             }
             // Already merged: a repeated notice changes nothing.
             return Ok(());
@@ -198,9 +217,6 @@ impl Promoter {
             self.audit(person, "approval.refused", sha, reason.clone()).await?;
             return Err(Error::Refused { reason });
         }
-        let key = records::approvals_key(stage, sha);
-        let mut stored: Versioned<ApprovalsRecord> = records::read_or_default(&*self.store, &key).await?;
-        stored.value.records.push(record.clone());
         let message = format!("{person} ({}) {decision}s {sha} into {stage}", record.roles.join(", "));
         let entry = AuditEntry {
             at: now,
@@ -209,7 +225,7 @@ impl Promoter {
             subject: sha.into(),
             message,
         };
-        self.store.commit(vec![stored.write()?], vec![entry]).await?;
+        super::StoreApprovals::new(self.store.clone()).record(&record, entry).await?;
         Ok(record)
     }
 
@@ -287,7 +303,7 @@ impl Promoter {
         if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
             return Err(Error::Refused { reason: format!("a deploy into {to} is in flight; try again when it ends") });
         }
-        let flush_required = self.flush_required(target, &env.value, sha).await?;
+        let flush_required = self.flush_reason(target, &env.value, sha).await?.is_some();
         let event = Event::OverrideGranted {
             decision,
             by: by.into(),
@@ -351,7 +367,12 @@ impl Promoter {
         env.value.previous.pop();
         env.value.in_flight = Some(previous.key.clone());
         // The rolled-back candidate's new state is committed with the redeploy, all at once.
-        let extra = Extra { writes: vec![live.write()?, env.write()?], audit };
+        let extra = Extra {
+            writes: vec![live.write()?, env.write()?],
+            audit,
+            ended: vec![live.key.clone()],
+            ..Extra::default()
+        };
         let redeploy = Event::Redeploy { stage: stage.into(), reason: format!("rollback by {by}: {reason}") };
         let record = self.transition(previous, redeploy, now, extra, tick).await?;
         self.start_run(record, now, tick).await

@@ -37,17 +37,31 @@ pub struct PlanStep {
 }
 
 impl fmt::Display for Plan {
+    /// Where the candidate is, then one block per step ahead: the gate, and
+    /// below it each thing that must happen first (they hold together, in
+    /// no particular order).
+    ///
+    /// ```text
+    /// c1 is live in dev; ahead:
+    ///   dev → staging:
+    ///     - needs 1 more approval from developer (have 0 of 1) to enter staging
+    ///   staging → prod:
+    ///     - checks integration, system, data-quality must pass in staging
+    /// ```
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} is {}", self.sha, self.state)?;
         if self.steps.is_empty() {
             return write!(f, "; nothing is ahead");
         }
-        for (i, step) in self.steps.iter().enumerate() {
-            write!(f, "{}", if i == 0 { ": " } else { "; then " })?;
-            for need in &step.needs {
-                write!(f, "{need}; then ")?;
+        write!(f, "; ahead:")?;
+        for step in &self.steps {
+            write!(f, "\n  {} → {}:", step.from, step.to)?;
+            if step.needs.is_empty() {
+                write!(f, " nothing in the way")?;
             }
-            write!(f, "deploy to {}", step.to)?;
+            for need in &step.needs {
+                write!(f, "\n    - {need}")?;
+            }
         }
         Ok(())
     }

@@ -1,4 +1,4 @@
-//! The documents the engine keeps in a [`StateStore`](crate::StateStore), and
+//! The documents the engine keeps in a [`crate::StateStore`], and
 //! typed access to them.
 
 use chrono::{DateTime, Utc};
@@ -26,6 +26,21 @@ pub fn environment_key(stage: &str, candidate: &Candidate) -> String {
         (Origin::Branch, Some(branch)) => format!("environment/{stage}/{branch}"),
         _ => format!("environment/{stage}"),
     }
+}
+
+/// Where the markers of active (not ended) promotions live: one per
+/// promotion, at this prefix followed by the promotion's key, so that a tick
+/// reads the promotions still moving and not every one ever made.
+pub const ACTIVE_PREFIX: &str = "active/";
+
+/// Present once the store keeps a marker under [`ACTIVE_PREFIX`] for every
+/// active promotion. A store without it (written before the markers) is
+/// read in full, and indexed on the next candidate it registers.
+pub const ACTIVE_INDEX: &str = "meta/active-index";
+
+/// The store key of the marker saying the promotion at `promotion_key` is active.
+pub fn active_key(promotion_key: &str) -> String {
+    format!("{ACTIVE_PREFIX}{promotion_key}")
 }
 
 /// The store key of an environment's hold (stop the line): one per stage.
@@ -64,6 +79,22 @@ pub struct Hold {
     pub at: DateTime<Utc>,
 }
 
+/// How many earlier live commits of an environment the engine keeps as
+/// rollback targets. The environment document is read on every decision
+/// about it, so an unbounded history would make each one slower than the
+/// last; nobody rolls back further than this one step at a time.
+pub const ROLLBACK_DEPTH: usize = 10;
+
+impl EnvironmentRecord {
+    /// `key` was live here and is replaced: keep it as the newest rollback
+    /// target, forgetting the oldest beyond [`ROLLBACK_DEPTH`].
+    pub fn push_previous(&mut self, key: String) {
+        self.previous.push(key);
+        let excess = self.previous.len().saturating_sub(ROLLBACK_DEPTH);
+        self.previous.drain(..excess);
+    }
+}
+
 /// What the engine knows about one environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnvironmentRecord {
@@ -71,7 +102,8 @@ pub struct EnvironmentRecord {
     pub live: Option<String>,
     /// The commit live here.
     pub live_sha: Option<String>,
-    /// Earlier live promotions, newest last (rollback targets).
+    /// Earlier live promotions, newest last (rollback targets); at most
+    /// [`ROLLBACK_DEPTH`] of them.
     #[serde(default)]
     pub previous: Vec<String>,
     /// The promotion whose deploy or flush is in flight here.

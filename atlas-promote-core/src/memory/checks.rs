@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -13,7 +14,15 @@ use crate::evidence::CheckResult;
 /// `query.stage` is ignored. Results come back in the order reported.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryChecks {
-    results: Arc<Mutex<Vec<CheckResult>>>,
+    results: Arc<Mutex<Results>>,
+}
+
+/// Every result in the order reported, and where each commit's are, so a
+/// query reads one commit's results and not every one ever reported.
+#[derive(Debug, Default)]
+struct Results {
+    all: Vec<CheckResult>,
+    by_sha: HashMap<String, Vec<usize>>,
 }
 
 impl MemoryChecks {
@@ -27,16 +36,21 @@ impl MemoryChecks {
     /// it was reported `running`.
     pub fn report(&self, result: CheckResult) {
         let mut results = lock(&self.results);
-        let same = |r: &CheckResult| r.name == result.name && r.sha == result.sha && r.started_at == result.started_at;
-        match results.iter_mut().find(|r| same(r)) {
-            Some(existing) => *existing = result,
-            None => results.push(result),
+        let Results { all, by_sha } = &mut *results;
+        let same = |r: &CheckResult| r.name == result.name && r.started_at == result.started_at;
+        let indexes = by_sha.entry(result.sha.clone()).or_default();
+        match indexes.iter().find(|&&i| same(&all[i])) {
+            Some(&i) => all[i] = result,
+            None => {
+                indexes.push(all.len());
+                all.push(result);
+            }
         }
     }
 
     /// Every result reported so far.
     pub fn results(&self) -> Vec<CheckResult> {
-        lock(&self.results).clone()
+        lock(&self.results).all.clone()
     }
 }
 
@@ -44,9 +58,10 @@ impl MemoryChecks {
 impl CheckSource for MemoryChecks {
     async fn checks(&self, query: &CheckQuery) -> Result<Vec<CheckResult>> {
         let results = lock(&self.results);
-        Ok(results
+        let indexes = results.by_sha.get(&query.sha).map_or(&[][..], Vec::as_slice);
+        Ok(indexes
             .iter()
-            .filter(|r| r.sha == query.sha)
+            .map(|&i| &results.all[i])
             .filter(|r| query.names.is_empty() || query.names.contains(&r.name))
             .filter(|r| query.since.is_none_or(|since| r.started_at >= since))
             .cloned()

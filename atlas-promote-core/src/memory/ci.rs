@@ -54,6 +54,8 @@ struct CiState {
     outcomes: HashMap<(String, RunKind), Outcome>,
     requests: Vec<RunRequest>,
     runs: BTreeMap<u64, MemoryRun>,
+    /// The latest run started with each key, so `find` does not scan every run.
+    by_key: HashMap<IdempotencyKey, u64>,
     next_id: u64,
 }
 
@@ -223,12 +225,13 @@ impl CiProvider for MemoryCi {
         };
         state.requests.push(request.clone());
         state.runs.insert(n, MemoryRun { run: run.clone(), stage: request.stage.clone(), kind: request.kind });
+        state.by_key.insert(request.key.clone(), n);
         Ok(run)
     }
 
     async fn find(&self, key: &IdempotencyKey) -> Result<Option<Run>> {
         let state = lock(&self.state);
-        Ok(state.runs.values().rev().find(|r| &r.run.key == key).map(|r| r.run.clone()))
+        Ok(state.by_key.get(key).and_then(|n| state.runs.get(n)).map(|r| r.run.clone()))
     }
 
     async fn status(&self, run: &RunId) -> Result<Run> {

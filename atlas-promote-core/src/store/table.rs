@@ -3,15 +3,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::backend::{Document, Write};
+use crate::backend::{self, Write};
 use crate::error::{Error, Result};
 
-/// One key's latest version. A deleted key keeps its version (a tombstone)
-/// so that re-creating it continues the numbering: a writer holding the
-/// version read before the delete then gets a conflict instead of
-/// overwriting the new document (the ABA problem).
+/// One key's latest version, as stored on disk. A deleted key keeps its
+/// version (a tombstone) so that re-creating it continues the numbering: a
+/// writer holding the version read before the delete then gets a conflict
+/// instead of overwriting the new document (the ABA problem).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Slot {
     pub(crate) version: u64,
@@ -22,28 +22,44 @@ pub(crate) struct Slot {
 }
 
 /// Documents by key.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+///
+/// Tombstones are kept apart from the documents, so that listing a prefix
+/// walks only the documents that exist, however many were deleted under it
+/// (the engine deletes a marker each time a promotion ends). On disk both
+/// are one map of key → [`Slot`], as before.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Table {
-    slots: BTreeMap<String, Slot>,
+    /// The documents that exist.
+    documents: BTreeMap<String, Document>,
+    /// Deleted keys, and the version of their deletion.
+    tombstones: BTreeMap<String, u64>,
+}
+
+/// A document's version and content.
+#[derive(Debug, Clone, PartialEq)]
+struct Document {
+    version: u64,
+    value: serde_json::Value,
 }
 
 impl Table {
-    pub(crate) fn get(&self, key: &str) -> Option<Document> {
-        self.slots.get(key).and_then(|slot| document(key, slot))
+    pub(crate) fn get(&self, key: &str) -> Option<backend::Document> {
+        self.documents.get(key).map(|d| document(key, d))
     }
 
-    pub(crate) fn list(&self, prefix: &str) -> Vec<Document> {
-        self.slots
+    pub(crate) fn list(&self, prefix: &str) -> Vec<backend::Document> {
+        self.documents
             .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
             .take_while(|(key, _)| key.starts_with(prefix))
-            .filter_map(|(key, slot)| document(key, slot))
+            .map(|(key, d)| document(key, d))
             .collect()
     }
 
-    /// The first slot whose version is 0, if any: such a table was not written by us.
+    /// The first key whose version is 0, if any: such a table was not written by us.
     pub(crate) fn invalid_key(&self) -> Option<&str> {
-        self.slots.iter().find(|(_, slot)| slot.version == 0).map(|(key, _)| key.as_str())
+        let documents = self.documents.iter().filter(|(_, d)| d.version == 0).map(|(key, _)| key);
+        let tombstones = self.tombstones.iter().filter(|(_, v)| **v == 0).map(|(key, _)| key);
+        documents.chain(tombstones).min().map(String::as_str)
     }
 
     /// Apply `writes` in order, or none of them.
@@ -60,7 +76,8 @@ impl Table {
             let (version, live) = pending
                 .get(key)
                 .copied()
-                .or_else(|| self.slots.get(key).map(|s| (s.version, !s.deleted)))
+                .or_else(|| self.documents.get(key).map(|d| (d.version, true)))
+                .or_else(|| self.tombstones.get(key).map(|v| (*v, false)))
                 .unwrap_or((0, false));
             let found = live.then_some(version);
             let (expected, live_after) = match write {
@@ -78,20 +95,60 @@ impl Table {
             versions.push(next);
         }
         for (write, version) in writes.into_iter().zip(&versions) {
-            let (key, slot) = match write {
-                Write::Put { key, value, .. } => (key, Slot { version: *version, deleted: false, value }),
-                Write::Delete { key, .. } => {
-                    (key, Slot { version: *version, deleted: true, value: serde_json::Value::Null })
+            match write {
+                Write::Put { key, value, .. } => {
+                    self.tombstones.remove(&key);
+                    self.documents.insert(key, Document { version: *version, value });
                 }
-            };
-            self.slots.insert(key, slot);
+                Write::Delete { key, .. } => {
+                    self.documents.remove(&key);
+                    self.tombstones.insert(key, *version);
+                }
+            }
         }
         Ok(versions)
     }
 }
 
-fn document(key: &str, slot: &Slot) -> Option<Document> {
-    (!slot.deleted).then(|| Document { key: key.to_owned(), version: slot.version, value: slot.value.clone() })
+fn document(key: &str, d: &Document) -> backend::Document {
+    backend::Document { key: key.to_owned(), version: d.version, value: d.value.clone() }
+}
+
+/// A [`Slot`] borrowed from a table, for writing it out.
+#[derive(Serialize)]
+struct SlotRef<'a> {
+    version: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    deleted: bool,
+    value: &'a serde_json::Value,
+}
+
+impl Serialize for Table {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        const NULL: serde_json::Value = serde_json::Value::Null;
+        let mut slots: BTreeMap<&str, SlotRef<'_>> = BTreeMap::new();
+        for (key, d) in &self.documents {
+            slots.insert(key, SlotRef { version: d.version, deleted: false, value: &d.value });
+        }
+        for (key, version) in &self.tombstones {
+            slots.insert(key, SlotRef { version: *version, deleted: true, value: &NULL });
+        }
+        serializer.collect_map(slots)
+    }
+}
+
+impl<'de> Deserialize<'de> for Table {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let mut table = Table::default();
+        for (key, slot) in BTreeMap::<String, Slot>::deserialize(deserializer)? {
+            if slot.deleted {
+                table.tombstones.insert(key, slot.version);
+            } else {
+                table.documents.insert(key, Document { version: slot.version, value: slot.value });
+            }
+        }
+        Ok(table)
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +189,20 @@ mod tests {
         t.commit(vec![Write::Put { key: "n".into(), expected: None, value: json!(null) }]).unwrap();
         let round: Table = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(round.get("n").unwrap().value, json!(null));
+    }
+
+    #[test]
+    fn tombstones_are_written_in_the_one_map_and_read_back() {
+        let mut t = Table::default();
+        t.commit(vec![put("a", None, 1), put("b", None, 2)]).unwrap();
+        t.commit(vec![Write::Delete { key: "a".into(), expected: 1 }]).unwrap();
+        let text = serde_json::to_value(&t).unwrap();
+        assert_eq!(text, json!({"a": {"version": 2, "deleted": true, "value": null}, "b": {"version": 1, "value": 2}}));
+        let round: Table = serde_json::from_value(text).unwrap();
+        assert_eq!(round, t);
+        assert_eq!(round.list("").len(), 1);
+        let err = round.clone().commit(vec![put("a", None, 3), put("a", Some(2), 4)]).unwrap_err();
+        assert!(matches!(err, Error::Conflict { expected: Some(2), found: Some(3), .. }), "{err}");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::machine::{Action, State};
 use crate::memory::{
     MemoryApprovals, MemoryChecks, MemoryCi, MemorySourceControl, MemoryStore, Outcome, StaticDirectory,
 };
-use crate::policy::Policy;
+use crate::policy::{Policy, StageKind};
 use crate::{ManualClock, RunKind};
 
 /// A release policy under test: the engine, its in-memory backends, a manual
@@ -263,7 +263,16 @@ impl Scenario {
                 Ok(record)
             }
             Err(e) => {
-                self.line(format!("{person}'s {d} of {sha} into {stage} is refused: {e}"));
+                let noun = match d {
+                    ApprovalDecision::Approve => "approval",
+                    ApprovalDecision::Reject => "rejection",
+                    ApprovalDecision::Withdraw => "withdrawal",
+                };
+                let why = match &e {
+                    crate::Error::Refused { reason } => reason.clone(),
+                    other => other.to_string(),
+                };
+                self.line(format!("{person}'s {noun} of {sha} into {stage} is refused: {why}"));
                 Err(e)
             }
         }
@@ -294,18 +303,26 @@ impl Scenario {
     }
 
     fn record(&mut self, tick: &Tick) {
-        for decision in tick.decisions.iter().filter(|d| !d.is_allowed()) {
-            // An allowing decision is in the audit log, which the timeline shows below.
+        for decision in &tick.decisions {
+            // An allowing decision moves the candidate on and is in the audit
+            // log, which the timeline shows below; out of review it does not:
+            // a pull request enters trunk by being merged.
+            let from_review = self.policy.stage(&decision.from).is_some_and(|s| s.kind == StageKind::Review);
+            if decision.is_allowed() && !from_review {
+                continue;
+            }
             let key = (decision.sha.clone(), format!("{} → {}", decision.from, decision.to));
             let text = decision.to_string().trim_end().to_owned();
             let body = text.split_once(": ").map_or(text.as_str(), |(_, rest)| rest).to_owned();
             if self.last_decision.get(&key) != Some(&body) {
                 self.last_decision.insert(key, body);
-                self.line(format!("decision {text}"));
+                self.line(text);
             }
         }
         for action in &tick.actions {
             match action {
+                // The ALERT line below says the same.
+                Action::Audit(entry) if entry.action == "monitor.alert" => {}
                 Action::Audit(entry) => self.line(entry.message.clone()),
                 Action::Alert { message, .. } => self.line(format!("ALERT {message}")),
                 Action::RequestApprovals { stage, sha, short } => {
@@ -322,8 +339,10 @@ impl Scenario {
     }
 
     fn line(&mut self, text: String) {
-        let line = format!("{} {text}", self.now().format("%a %m-%d %H:%M"));
-        self.timeline.push(line);
+        let stamp = self.now().format("%a %m-%d %H:%M").to_string();
+        // A decision's blockers and warnings line up under its first line.
+        let text = text.replace('\n', &format!("\n{:width$} ", "", width = stamp.chars().count()));
+        self.timeline.push(format!("{stamp} {text}"));
     }
 
     /// Where `sha` is now.
@@ -336,7 +355,10 @@ impl Scenario {
         self.engine.plan(sha).await
     }
 
-    /// Everything that happened, one line each, in order.
+    /// Everything that happened, one entry each, in order: the time in UTC,
+    /// then what happened. A gate decision that did not let the candidate
+    /// through (and one out of review) is an entry too, its blockers and
+    /// warnings on further lines; it is repeated only when it changes.
     pub fn timeline(&self) -> &[String] {
         &self.timeline
     }

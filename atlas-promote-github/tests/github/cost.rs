@@ -26,7 +26,7 @@ impl Respond for Conditional {
 const HEAD: &str = "ecdd80bb57125d7ba9641ffaa4d7d2c19d3f3091";
 
 #[tokio::test]
-async fn polling_a_pull_request_waiting_for_review_costs_two_requests_then_only_304s() {
+async fn polling_a_pull_request_waiting_for_review_costs_one_request_then_only_304s() {
     let server = MockServer::start().await;
     let mut pr = fixture("webhook_pull_request_review_submitted.json")["pull_request"].clone();
     pr["number"] = 12.into();
@@ -63,7 +63,7 @@ async fn polling_a_pull_request_waiting_for_review_costs_two_requests_then_only_
     }
     let steady = gh.stats();
     let (sent, free) = (steady.sent - cold.sent, steady.not_modified - cold.not_modified);
-    assert_eq!(sent, 10, "2 requests per steady-state poll (roles are cached)");
+    assert_eq!(sent, 5, "1 request per steady-state poll (the pull requests and roles are remembered)");
     assert_eq!(free, sent, "all of them 304s: no rate limit spent");
     println!(
         "review poll: cold {} requests; steady state {} requests per poll, {} rate-limited",

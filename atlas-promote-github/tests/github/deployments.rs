@@ -146,7 +146,7 @@ async fn the_protection_rule_is_answered_approved_rejected_or_with_a_comment_onl
     api("POST", &callback)
         .and(wiremock::matchers::body_json(serde_json::json!({
             "environment_name": "production",
-            "comment": "staging → prod for a84d88e7554fc1fa21bcbc4efae3c782a70d2b9d: waiting until 2026-05-06T09:00:00+00:00",
+            "comment": "staging → prod for a84d88e7554fc1fa21bcbc4efae3c782a70d2b9d: waiting until 2026-05-06 09:00 UTC",
         })))
         .respond_with(ResponseTemplate::new(204))
         .expect(1)

@@ -8,7 +8,9 @@ mod conformance;
 mod cost;
 mod deployments;
 mod environments;
+mod fuzz_properties;
 mod roles;
+mod security;
 mod webhooks;
 
 use std::time::Duration;

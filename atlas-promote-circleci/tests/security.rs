@@ -1,0 +1,200 @@
+//! Security of the CircleCI backend (issue 6, item 5): the token and the
+//! webhook secret never show in `Debug`, `Display`, errors or `tracing`
+//! output, and webhooks with a missing, wrong or replayed signature are
+//! refused before their body is read.
+
+mod common;
+
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use atlas_promote_circleci::webhook::WebhookError;
+use atlas_promote_core::{ApprovalSource, CheckQuery, CheckSource, CiProvider, RunId};
+use common::*;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use tracing_subscriber::fmt::format::FmtSpan;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SECRET: &str = "whsec-circleci-signing-secret-3b9d";
+const WORKFLOW_COMPLETED: &str = "webhook_workflow_completed.github-oauth_bitbucket-cloud.circleci-docs.json";
+const JOB_COMPLETED: &str = "webhook_job_completed.github-oauth_bitbucket-cloud.circleci-docs.json";
+
+/// `v1=<hex HMAC-SHA256>` of `body` under `secret`.
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("v1={hex}")
+}
+
+/// Everything `tracing` writes while the returned guard lives on this thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Self::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(FmtSpan::FULL)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Every text an error shows: `Display`, `Debug`, and its sources'.
+fn shown(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("{error} {error:?}");
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(&format!(" | {e} {e:?}"));
+        source = e.source();
+    }
+    text
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_token_and_the_secret_never_show_in_output_errors_or_logs() {
+    // Given a CircleCI that refuses the token on reads, and fails with 500 on everything else
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex("^/pipeline/"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({ "message": "Invalid token provided." })))
+        .mount(&server)
+        .await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(500).set_body_string("upstream failure"))
+        .mount(&server)
+        .await;
+    let (logs, _guard) = Captured::start();
+    let builder = builder(&server);
+    let mut texts = vec![format!("{builder:?}")];
+    let circleci = builder.build().unwrap();
+    let receiver = circleci.webhook_receiver(SECRET);
+    texts.push(format!("{circleci:?} {receiver:?}"));
+
+    // When it is read (401, 500 retried), written to (500, never retried) and sent webhooks
+    let mut errors = vec![
+        circleci.status(&RunId("5034460f-c7c4-4c43-9457-de07e2029e7b".into())).await.unwrap_err(),
+        circleci.trigger(&deploy_request("9fceb02", "prod")).await.unwrap_err(),
+        circleci.approvals("prod", "9fceb02").await.unwrap_err(),
+        circleci.checks(&CheckQuery::new("staging", "9fceb02", vec!["integration".into()])).await.unwrap_err(),
+    ];
+    let job = with(&fixture(JOB_COMPLETED), json!({ "job": { "name": "approve-prod" } }));
+    let body = serde_json::to_vec(&job).unwrap();
+    let webhook_errors = [
+        receiver.receive(Some(&sign(SECRET, &body)), &body).await.unwrap_err(),
+        receiver.receive(Some(&sign("not-the-secret", &body)), &body).await.unwrap_err(),
+        receiver.receive(None, &body).await.unwrap_err(),
+    ];
+    assert!(matches!(webhook_errors[0], WebhookError::Backend(_)), "reading the job failed: {:?}", webhook_errors[0]);
+    errors.retain(|e| {
+        texts.push(shown(e));
+        true
+    });
+    for e in &webhook_errors {
+        texts.push(shown(e));
+    }
+    texts.push(logs.text());
+
+    // Then neither secret shows anywhere, though the logs and errors say plenty
+    let all = texts.join("\n");
+    assert!(all.contains("Invalid token provided."), "the 401 is reported: {all}");
+    assert!(logs.text().contains("circleci"), "the calls were traced: {}", logs.text());
+    assert!(!all.contains(TOKEN), "the token leaked:\n{all}");
+    assert!(!all.contains(SECRET), "the webhook secret leaked:\n{all}");
+}
+
+#[tokio::test]
+async fn a_delivery_without_a_valid_signature_is_refused_before_its_body_is_read() {
+    let server = MockServer::start().await;
+    let receiver = backend(&server).webhook_receiver(SECRET);
+    // A body that is not JSON: reading it would fail with Malformed, so a
+    // signature error proves the body was not read.
+    let body = b"{ this is not json";
+    let good = sign(SECRET, body);
+    let cases: [(Option<&str>, &str); 8] = [
+        (None, "no header"),
+        (Some(""), "an empty header"),
+        (Some("v2=0123abcd"), "no v1 signature"),
+        (Some("sha256=0123abcd"), "GitHub's scheme"),
+        (Some(&sign("not-the-secret", body)), "another secret's signature"),
+        (Some(&sign(SECRET, b"{ this is not json!")), "another body's signature"),
+        (Some("v1=zz"), "not hex"),
+        (Some("v1="), "an empty v1"),
+    ];
+    for (header, what) in cases {
+        let err = receiver.receive(header, body).await.unwrap_err();
+        assert!(
+            matches!(err, WebhookError::MissingSignature | WebhookError::InvalidSignature),
+            "{what}: expected a signature error, got {err:?}"
+        );
+    }
+    // With the right signature the same body is read, and refused as malformed.
+    let err = receiver.receive(Some(&good), body).await.unwrap_err();
+    assert!(matches!(err, WebhookError::Malformed { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_signature_spelled_with_non_hex_digits_is_refused() {
+    // `u8::from_str_radix` takes a sign: "+a" would decode as 0x0a. Only
+    // the two hex digits of each byte may verify.
+    let server = MockServer::start().await;
+    let receiver = backend(&server).webhook_receiver(SECRET);
+    let body = (0..)
+        .map(|n| format!("{{\"n\":{n}}}").into_bytes())
+        .find(|body| sign(SECRET, body).as_bytes()[3] == b'0')
+        .unwrap();
+    let signature = sign(SECRET, &body);
+    let plus = format!("v1=+{}", &signature[4..]);
+    let err = receiver.receive(Some(&plus), &body).await.unwrap_err();
+    assert!(matches!(err, WebhookError::InvalidSignature), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_replayed_delivery_is_acted_on_once() {
+    let server = MockServer::start().await;
+    let circleci =
+        builder(&server).with_checks(["integration"]).with_check_workflow("integration", "build-test-deploy");
+    let receiver = circleci.build().unwrap().webhook_receiver(SECRET);
+    let mut payload = fixture(WORKFLOW_COMPLETED);
+    payload["pipeline"]["vcs"]["branch"] = json!("main");
+    let body = serde_json::to_vec(&payload).unwrap();
+    let signature = sign(SECRET, &body);
+
+    // Given a delivery that was handled
+    let first = receiver.receive(Some(&signature), &body).await.unwrap();
+    assert!(!first.duplicate && !first.notices.is_empty(), "{first:?}");
+
+    // When it is replayed as it was, it is a duplicate and does nothing
+    for _ in 0..3 {
+        let again = receiver.receive(Some(&signature), &body).await.unwrap();
+        assert!(again.duplicate && again.notices.is_empty(), "{again:?}");
+    }
+
+    // And a replay with a changed body under the old signature is refused unread
+    let mut changed = payload.clone();
+    changed["workflow"]["status"] = json!("failed");
+    let changed = serde_json::to_vec(&changed).unwrap();
+    let err = receiver.receive(Some(&signature), &changed).await.unwrap_err();
+    assert!(matches!(err, WebhookError::InvalidSignature), "{err:?}");
+}

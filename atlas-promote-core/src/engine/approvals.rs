@@ -1,0 +1,54 @@
+//! Native approvals: records kept in the engine's own store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::backend::{ApprovalSource, AuditEntry, StateStore};
+use crate::error::Result;
+use crate::evidence::ApprovalRecord;
+
+use super::records::{self, ApprovalsRecord, Versioned};
+
+/// An [`ApprovalSource`] backed by a [`StateStore`]: the approvals people give
+/// through the engine ([`Promoter::approve`](super::Promoter::approve)), each
+/// stored with its audit entry in one commit so neither is lost.
+#[derive(Debug, Clone)]
+pub struct StoreApprovals {
+    store: Arc<dyn StateStore>,
+}
+
+impl StoreApprovals {
+    /// Approvals kept in `store`.
+    pub fn new(store: Arc<dyn StateStore>) -> Self {
+        Self { store }
+    }
+
+    /// Append `record`, together with `audit`, in one commit.
+    pub async fn record(&self, record: &ApprovalRecord, audit: AuditEntry) -> Result<()> {
+        let key = records::approvals_key(&record.stage, &record.sha);
+        let mut stored: Versioned<ApprovalsRecord> = records::read_or_default(&*self.store, &key).await?;
+        stored.value.records.push(record.clone());
+        self.store.commit(vec![stored.write()?], vec![audit]).await.map(|_| ())
+    }
+}
+
+#[async_trait]
+impl ApprovalSource for StoreApprovals {
+    async fn approvals(&self, stage: &str, sha: &str) -> Result<Vec<ApprovalRecord>> {
+        let stored: Versioned<ApprovalsRecord> =
+            records::read_or_default(&*self.store, &records::approvals_key(stage, sha)).await?;
+        Ok(stored.value.records)
+    }
+
+    async fn submit(&self, record: &ApprovalRecord) -> Result<()> {
+        let audit = AuditEntry {
+            at: record.at,
+            actor: record.approver.clone(),
+            action: format!("approval.{}", record.decision),
+            subject: record.sha.clone(),
+            message: format!("{} {}s {} into {}", record.approver, record.decision, record.sha, record.stage),
+        };
+        self.record(record, audit).await
+    }
+}

@@ -1,0 +1,215 @@
+//! Security of the GitHub backend (issue 6, item 5): tokens, the App's
+//! private key and installation tokens, and webhook secrets never show in
+//! `Debug`, `Display`, errors or `tracing` output; webhooks with a missing,
+//! wrong or replayed signature are refused before their body is read.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::{Arc, Mutex};
+
+use atlas_promote_core::{
+    ApprovalSource, Candidate, CiProvider, Directory, Error, IdempotencyKey, RunKind, RunRequest, SourceControl,
+};
+use atlas_promote_github::{Delivery, GitHubBuilder, WebhookReceiver};
+use chrono::Utc;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use tracing_subscriber::fmt::format::FmtSpan;
+use wiremock::matchers::{any, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::*;
+
+const SECRET: &str = "whsec-github-webhook-secret-91c2";
+const REVIEWER_TOKEN: &str = "ghp_ReviewerTokenNeverShown4242";
+const INSTALLATION_TOKEN: &str = "ghs_InstallationTokenNeverShown77";
+
+fn sign(secret: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+/// Everything `tracing` writes while the returned guard lives on this thread.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+        let captured = Self::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_span_events(FmtSpan::FULL)
+            .with_writer(move || writer.clone())
+            .finish();
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// Every text an error shows: `Display`, `Debug`, and its sources'.
+fn shown(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = format!("{error} {error:?}");
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(&format!(" | {e} {e:?}"));
+        source = e.source();
+    }
+    text
+}
+
+fn deploy_request() -> RunRequest {
+    RunRequest {
+        key: IdempotencyKey::new("9fceb02", "prod", RunKind::Deploy, 1),
+        kind: RunKind::Deploy,
+        stage: "prod".into(),
+        candidate: Candidate::trunk("9fceb02", ["alice"]),
+        workflow: "deploy".into(),
+        parameters: BTreeMap::from([("environment".into(), "prod".into())]),
+    }
+}
+
+/// A GitHub that refuses the credentials on some reads (401) and fails
+/// with 500 on everything else.
+async fn hostile_github() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(repo("commits/abc/statuses")))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"message": "Bad credentials"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/99/access_tokens"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "token": INSTALLATION_TOKEN,
+            "expires_at": (Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339(),
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500).set_body_string("upstream failure"))
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn no_token_key_or_secret_shows_in_output_errors_or_logs() {
+    let server = hostile_github().await;
+    let (logs, _guard) = Captured::start();
+    let key_pem = raw("test_app_key.pem");
+    let key_body: String = key_pem.lines().filter(|l| !l.starts_with("-----")).collect::<Vec<_>>().join("");
+
+    let token_builder = builder(&server)
+        .with_reviewer_token(REVIEWER_TOKEN)
+        .with_org("octo-org")
+        .with_team_role("release", "product-owner");
+    let app_builder = GitHubBuilder::new()
+        .with_app(1, key_pem.clone(), 99)
+        .with_org("octo-org")
+        .with_team_role("release", "product-owner")
+        .with_repository(REPO)
+        .with_base_url(server.uri())
+        .with_retry(fast_retry());
+    let mut texts = vec![format!("{token_builder:?}"), format!("{app_builder:?}")];
+    let mut errors = Vec::new();
+    for gh in [token_builder.build().unwrap(), app_builder.build().unwrap()] {
+        texts.push(format!("{gh:?}"));
+        texts.push(format!("{:?}", gh.webhooks(SECRET)));
+        // When it is read (401, 500 retried) and written to (500, never retried)
+        errors.push(gh.commit_statuses("abc").await.unwrap_err());
+        errors.push(gh.changed_files("a", "b").await.unwrap_err());
+        errors.push(gh.trigger(&deploy_request()).await.unwrap_err());
+        errors.push(gh.approvals("prod", "9fceb02").await.unwrap_err());
+        errors.push(gh.roles("dan").await.unwrap_err());
+    }
+    let receiver = WebhookReceiver::new(SECRET);
+    for signature in [None, Some("sha256=00"), Some(sign("not-the-secret", b"{}").as_str())] {
+        errors.push(receiver.receive("workflow_run", "d-1", signature, b"{}").unwrap_err());
+    }
+    texts.extend(errors.iter().map(|e| shown(e)));
+    texts.push(format!("{receiver:?}"));
+    texts.push(logs.text());
+
+    // Then no secret shows anywhere, though the errors and logs say plenty
+    let all = texts.join("\n");
+    assert!(all.contains("Bad credentials"), "the 401 is reported: {all}");
+    assert!(logs.text().contains("github.request"), "the calls were traced: {}", logs.text());
+    for secret in [TOKEN, REVIEWER_TOKEN, INSTALLATION_TOKEN, SECRET, "PRIVATE KEY", &key_body[..40]] {
+        assert!(!all.contains(secret), "{secret} leaked:\n{all}");
+    }
+    // Nor does the JWT signed with the App's key (three base64url parts).
+    let jwt = regex_like_jwt(&all);
+    assert!(jwt.is_none(), "a JWT leaked: {jwt:?}");
+}
+
+/// A word shaped like a JWT (`eyJ….….…`), if the text has one.
+fn regex_like_jwt(text: &str) -> Option<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        .find(|w| w.starts_with("eyJ") && w.split('.').count() == 3)
+}
+
+#[test]
+fn a_delivery_without_a_valid_signature_is_refused_before_its_body_is_read() {
+    let receiver = WebhookReceiver::new(SECRET);
+    // Not JSON: reading it would be Error::Invalid, so Refused proves it was not read.
+    let body = b"{ this is not json";
+    let plus = {
+        // A signature byte below 0x10 spelled "+x" instead of "0x": not hex.
+        let body = (0..).map(|n| format!("{n}")).find(|b| sign(SECRET, b.as_bytes()).as_bytes()[7] == b'0').unwrap();
+        (format!("sha256=+{}", &sign(SECRET, body.as_bytes())[8..]), body)
+    };
+    let cases: [(Option<&str>, &[u8], &str); 8] = [
+        (None, body, "no header"),
+        (Some(""), body, "an empty header"),
+        (Some("sha1=0123abcd"), body, "the SHA-1 scheme"),
+        (Some("v1=0123abcd"), body, "CircleCI's scheme"),
+        (Some(&sign("not-the-secret", body)), body, "another secret's signature"),
+        (Some(&sign(SECRET, b"{ this is not json!")), body, "another body's signature"),
+        (Some("sha256="), body, "an empty signature"),
+        (Some(&plus.0), plus.1.as_bytes(), "a sign among the hex digits"),
+    ];
+    for (signature, body, what) in cases {
+        let err = receiver.receive("workflow_run", "d-1", signature, body).unwrap_err();
+        assert!(matches!(err, Error::Refused { .. }), "{what}: expected a refusal, got {err:?}");
+    }
+    let err = receiver.receive("workflow_run", "d-1", Some(&sign(SECRET, body)), body).unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "signed, the same body is read: {err:?}");
+}
+
+#[test]
+fn a_replayed_delivery_is_dropped_before_its_body_is_read() {
+    let receiver = WebhookReceiver::new(SECRET);
+    let body = raw("webhook_workflow_run_completed.json").into_bytes();
+    let signature = sign(SECRET, &body);
+    // Given a delivery that was handled
+    assert!(
+        matches!(receiver.receive("workflow_run", "d-7", Some(&signature), &body), Ok(Delivery::Notices(n)) if !n.is_empty())
+    );
+    // When it is replayed, it is dropped
+    assert_eq!(receiver.receive("workflow_run", "d-7", Some(&signature), &body).unwrap(), Delivery::Duplicate);
+    // Even when the replay's (signed) body is unreadable: the id is checked before the body is read
+    let garbage = b"{ not json";
+    let replay = receiver.receive("workflow_run", "d-7", Some(&sign(SECRET, garbage)), garbage);
+    assert_eq!(replay.unwrap(), Delivery::Duplicate);
+    // And a replay of the id with another body under the old signature is refused
+    let mut changed = body.clone();
+    changed.extend_from_slice(b"\n");
+    let err = receiver.receive("workflow_run", "d-7", Some(&signature), &changed).unwrap_err();
+    assert!(matches!(err, Error::Refused { .. }), "{err:?}");
+}

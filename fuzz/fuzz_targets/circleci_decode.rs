@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| atlas_promote_circleci::fuzz::fuzz_decode(data));
