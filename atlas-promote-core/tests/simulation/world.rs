@@ -4,11 +4,11 @@
 //! state is checked (I2–I6); at the end of a seed, liveness (I7). The
 //! oracle checks entries (I1, I8) as they commit.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::{Arc, Mutex};
 
 use atlas_promote_core::engine::records::{
-    ApprovalsRecord, EnvironmentRecord, PromotionRecord, approvals_key, environment_key,
+    ACTIVE_INDEX, ACTIVE_PREFIX, ApprovalsRecord, EnvironmentRecord, PromotionRecord, approvals_key, environment_key,
 };
 use atlas_promote_core::machine::State;
 use atlas_promote_core::{
@@ -1178,6 +1178,24 @@ impl World {
         }
         // I3 and I6, from the environments and the promotions as stored.
         let promotions = self.promotions().await;
+        // The engine's active index (once it has one) marks exactly the promotions that have not ended.
+        if self.store.get(ACTIVE_INDEX).await.expect("memory store").is_some() {
+            let marked: BTreeSet<String> = self
+                .store
+                .list(ACTIVE_PREFIX)
+                .await
+                .expect("memory store")
+                .into_iter()
+                .filter_map(|d| d.key.strip_prefix(ACTIVE_PREFIX).map(str::to_owned))
+                .collect();
+            let active: BTreeSet<String> =
+                promotions.iter().filter(|(_, p)| !p.promotion.state.is_ended()).map(|(k, _)| k.clone()).collect();
+            if marked != active {
+                let missing: Vec<&String> = active.difference(&marked).collect();
+                let stale: Vec<&String> = marked.difference(&active).collect();
+                found.push(format!("the active index misses {missing:?} and marks ended {stale:?}"));
+            }
+        }
         let mut in_flight: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (key, p) in &promotions {
             if let State::Deploying { stage, .. } | State::Flushing { stage, .. } = &p.promotion.state {
