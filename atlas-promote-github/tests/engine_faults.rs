@@ -1,9 +1,9 @@
 //! Faults at the HTTP edge (issue 6 item 3) with GitHub as the backend: two
-//! candidates on different gates while GitHub times out, answers bursts of
-//! 5xx, rate limits (429 with `retry-after`, a secondary 403 without),
-//! truncated JSON, or answers slowly. The engine keeps moving the other
-//! candidate, names the failing one, the backend and the operation, and
-//! never dispatches a run twice.
+//! candidates on different gates while GitHub times out, drops connections,
+//! answers bursts of 5xx, rate limits (429 with `retry-after`, a secondary
+//! 403 without), truncated JSON, or answers slowly. The engine keeps moving
+//! the other candidate, names the failing one, the backend and the
+//! operation, and never dispatches a run twice.
 
 mod fake;
 
@@ -19,9 +19,9 @@ use serde_json::json;
 const A: &str = "9fceb02d0ae598e95dc970b74767f19372d61af8";
 const B: &str = "e5bd3914e2e596debea16f433f57875b5b90bcd6";
 
-/// Short client timeouts, small retry waits.
+/// Short client timeouts, small retry waits; through a front that can drop connections.
 async fn harness() -> Harness {
-    Harness::start_with(|b| {
+    Harness::through_front(|b| {
         b.with_timeouts(Duration::from_millis(250), Duration::from_millis(250)).with_retry(
             RetryPolicy::default()
                 .with_max_retries(3)
@@ -161,13 +161,42 @@ async fn under_faults_the_engine_moves_the_other_candidate_names_the_failure_and
     assert!(started.elapsed() < Duration::from_secs(3), "timeouts cut the waits: {:?}", started.elapsed());
     h.fake.heal();
 
-    // 6. A slow server (every answer 20 ms late, within the timeout): slower, nothing fails.
-    h.fake.inject(Fault::new("GET", "/*", usize::MAX, FaultKind::Delay(Duration::from_millis(20))));
+    // 6. A, approved, heads for prod. Then every connection reading its run
+    //    is closed unanswered, on every try (a read is retried after a
+    //    transport failure); B's staging deploy ends and its flush starts.
     h.approve("pat", "prod", A).await;
     h.approve("dan", "prod", A).await;
-    h.runs_end(TimeDelta::minutes(5), "success").await;
-    h.runs_end(TimeDelta::minutes(10), "success").await;
-    h.runs_end(TimeDelta::minutes(5), "success").await;
+    h.run().await;
+    assert_eq!(h.state(A).await, "deploying to prod (attempt 1)");
+    let a_prod = h.fake.run_of(&key(A, "prod", "deploy")).unwrap();
+    h.fake.inject(Fault::new("GET", &repo_path(&format!("actions/runs/{a_prod}")), usize::MAX, FaultKind::Drop));
+    h.clock.advance(TimeDelta::minutes(5));
+    h.fake.finish_runs("success");
+    let retries = h.github.stats().retries;
+    let started = Instant::now();
+    let tick = h.engine.tick().await.unwrap();
+    let error = the_failure(&tick, A, "get workflow run");
+    assert!(error.is_temporary(), "{error}");
+    let transport = std::iter::successors(Some(error as &dyn std::error::Error), |e| e.source())
+        .find_map(|e| e.downcast_ref::<reqwest::Error>())
+        .expect("a transport failure");
+    assert!(transport.is_request() && !transport.is_timeout(), "closed, not timed out: {transport:?}");
+    assert_eq!(h.fake.fault_hits(), [4], "the first try and three retries");
+    assert_eq!(h.github.stats().retries - retries, 3);
+    assert!(started.elapsed() < Duration::from_secs(2), "short backoffs: {:?}", started.elapsed());
+    assert_eq!(h.state(B).await, "flushing staging");
+    // Still dropped at the next poll: A waits, named again, B is not held up.
+    h.clock.advance(TimeDelta::seconds(30));
+    let tick = h.engine.tick().await.unwrap();
+    assert!(the_failure(&tick, A, "get workflow run").is_temporary());
+    assert_eq!(h.fake.fault_hits(), [8]);
+    // Connections answered again: A's deploy is read as ended and its flush starts.
+    h.fake.heal();
+    h.run().await;
+    assert_eq!(h.state(A).await, "flushing prod");
+
+    // 7. A slow server (every answer 20 ms late, within the timeout): slower, nothing fails.
+    h.fake.inject(Fault::new("GET", "/*", usize::MAX, FaultKind::Delay(Duration::from_millis(20))));
     h.runs_end(TimeDelta::minutes(10), "success").await;
     assert_eq!((h.state(A).await.as_str(), h.state(B).await.as_str()), ("live in prod", "live in staging"));
     h.fake.heal();

@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use wiremock::MockServer;
 
 use super::FakeGitHub;
+use super::front::Front;
 
 /// `main` before anything under test: the base of every pull request.
 pub const C0: &str = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
@@ -20,6 +21,8 @@ pub struct Harness {
     pub fake: FakeGitHub,
     pub github: GitHub,
     pub clock: ManualClock,
+    /// Between the backend and the fake when it must drop connections.
+    pub front: Option<Front>,
     _server: MockServer,
 }
 
@@ -30,17 +33,28 @@ impl Harness {
 
     /// A harness whose backend is configured further by `configure`.
     pub async fn start_with(configure: impl FnOnce(GitHubBuilder) -> GitHubBuilder) -> Self {
+        Self::build(configure, false).await
+    }
+
+    /// A harness whose backend talks through a [`Front`] (so connections can be dropped).
+    pub async fn through_front(configure: impl FnOnce(GitHubBuilder) -> GitHubBuilder) -> Self {
+        Self::build(configure, true).await
+    }
+
+    async fn build(configure: impl FnOnce(GitHubBuilder) -> GitHubBuilder, front: bool) -> Self {
         let clock = ManualClock::new(DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap());
         let (fake, server) = FakeGitHub::start(clock.clone()).await;
         fake.team("engineers", &["alice", "bob", "dan"]);
         fake.team("product", &["pat"]);
         fake.team("platform", &["dan"]);
         fake.push(C0, "alice", &["README.md", "pipelines/etl.py"]);
+        let front = front.then(|| Front::start(fake.clone(), *server.address()));
+        let base_url = front.as_ref().map_or_else(|| server.uri(), Front::uri);
         let github = configure(
             GitHubBuilder::new()
                 .with_token(super::TOKEN)
                 .with_repository(format!("{}/{}", super::OWNER, super::REPO))
-                .with_base_url(server.uri())
+                .with_base_url(base_url)
                 .with_team_role("engineers", "developer")
                 .with_team_role("product", "product-owner")
                 .with_team_role("platform", "dev-team")
@@ -68,7 +82,7 @@ impl Harness {
             .with_poll_interval(TimeDelta::seconds(30))
             .build()
             .expect("every backend is set");
-        Self { engine, fake, github, clock, _server: server }
+        Self { engine, fake, github, clock, front, _server: server }
     }
 
     /// Tick until nothing more happens now; no tick may fail.

@@ -7,9 +7,12 @@
 //! README (`deploy.yml`), and answers a conditional GET whose ETag still
 //! matches with `304 Not Modified`.
 //!
-//! Time comes from the engine's [`ManualClock`].
+//! Time comes from the engine's [`ManualClock`]. Faults ([`Fault`]) make
+//! it answer errors, late, or cut short; a [`front::Front`] before it drops
+//! connections.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod front;
 pub mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -72,6 +75,9 @@ pub enum FaultKind {
     Delay(std::time::Duration),
     /// Do the work, then send only the first half of the JSON body.
     Truncate,
+    /// Accept the connection and close it without answering, before the
+    /// request reaches the fake (needs the [`front::Front`]).
+    Drop,
 }
 
 /// A fault on the next `times` requests whose method and path match (the
@@ -431,12 +437,18 @@ impl FakeGitHub {
     }
 
     fn take_fault(&self, request: &Request) -> Option<FaultKind> {
+        self.take_fault_of(request.method.as_str(), request.url.path(), &request.body, false)
+    }
+
+    /// The fault hitting this request, if any (counted): a [`FaultKind::Drop`]
+    /// when `dropped` (asked by the [`front::Front`]), any other kind else.
+    fn take_fault_of(&self, method: &str, path: &str, body: &[u8], dropped: bool) -> Option<FaultKind> {
         let mut s = self.lock();
-        let body = String::from_utf8_lossy(&request.body);
-        let path = request.url.path();
+        let body = String::from_utf8_lossy(body);
         let fault = s.faults.iter_mut().find(|f| {
             f.hits < f.times
-                && f.method == request.method.as_str()
+                && matches!(f.kind, FaultKind::Drop) == dropped
+                && f.method == method
                 && match f.path.strip_suffix('*') {
                     Some(prefix) => path.starts_with(prefix),
                     None => path == f.path,
@@ -795,7 +807,8 @@ impl Respond for FakeGitHub {
             Some(FaultKind::Delay(delay)) => {
                 return self.template(request, status, body, text).set_delay(delay);
             }
-            _ => {}
+            Some(FaultKind::Drop) => unreachable!("dropped connections are faults of the Front"),
+            None | Some(FaultKind::Status { .. }) => {}
         }
         self.template(request, status, body, text)
     }
