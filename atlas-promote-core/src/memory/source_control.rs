@@ -23,8 +23,13 @@ const BACKEND: &str = "memory source control";
 ///
 /// [`changed_files(base, head)`](SourceControl::changed_files) is the union
 /// of the files of the commits in `(base, head]`, walking first parents from
-/// `head`; when `base` is not among them the result holds the files of all
-/// of `head`'s ancestors, marked `complete: false`. Unknown commits are
+/// `head`. When `base` is not among them, it is what `git diff base...head`
+/// (and GitHub's compare) shows: the files of the commits from the merge
+/// base of the two up to `head` (none when `head` is an ancestor of `base`;
+/// all of `head`'s history when they share none), marked `complete: false`.
+/// [`authors`](SourceControl::authors) walks the same commits. The cost of
+/// either is the distance between the two commits, not the length of the
+/// history. Unknown commits are
 /// [`Error::NotFound`](crate::Error::NotFound). Both methods return sorted,
 /// distinct lists.
 #[derive(Debug, Clone, Default)]
@@ -57,42 +62,78 @@ impl MemorySourceControl {
         lock(&self.commits).insert(sha.to_owned(), commit);
     }
 
-    /// The commits from `head` back along first parents, stopping before
-    /// `base`; whether `base` was reached.
-    fn walk(&self, base: Option<&str>, head: &str) -> Result<(Vec<Commit>, bool)> {
+    /// What `git diff base...head` walks: the commits from `head` back
+    /// along first parents to the merge base of `base` and `head`
+    /// (exclusive), and whether that merge base is `base` itself. Without
+    /// `base`, all of `head`'s ancestors, complete.
+    ///
+    /// The two histories are walked in step, so the cost is the distance
+    /// between the commits, not the length of the history, whichever of
+    /// them is newer.
+    fn walk<T>(&self, base: Option<&str>, head: &str, take: impl Fn(&Commit) -> T) -> Result<(Vec<T>, bool)> {
         let commits = lock(&self.commits);
         for sha in base.into_iter().chain([head]) {
             if !commits.contains_key(sha) {
                 return Err(not_found(BACKEND, format!("commit {sha}")));
             }
         }
-        let mut seen = HashSet::new();
-        let mut walked = Vec::new();
-        let mut at = Some(head);
-        while let Some(sha) = at {
-            if Some(sha) == base {
-                return Ok((walked, true));
+        // Each side's commits so far, in walk order; a replaced commit can
+        // make a cycle, which ends that side's walk.
+        let mut from_head: Vec<&str> = Vec::new();
+        let mut head_seen: HashMap<&str, usize> = HashMap::new();
+        let mut base_seen: HashSet<&str> = HashSet::new();
+        let (mut h, mut b) = (Some(head), base);
+        // Where the head side's list ends, and whether it ended at `base`.
+        let (end, complete) = loop {
+            if let Some(sha) = h {
+                if Some(sha) == base {
+                    break (from_head.len(), true);
+                }
+                if base_seen.contains(sha) {
+                    // The merge base, found from the head side.
+                    break (from_head.len(), false);
+                }
+                h = match commits.get(sha) {
+                    Some(commit) if !head_seen.contains_key(sha) => {
+                        head_seen.insert(sha, from_head.len());
+                        from_head.push(sha);
+                        commit.parent.as_deref()
+                    }
+                    _ => None,
+                };
             }
-            // A replaced commit can make a cycle; stop rather than loop.
-            let Some(commit) = commits.get(sha).filter(|_| seen.insert(sha)) else { break };
-            walked.push(commit.clone());
-            at = commit.parent.as_deref();
-        }
-        Ok((walked, base.is_none()))
+            if let Some(sha) = b {
+                if let Some(&at) = head_seen.get(sha) {
+                    // The merge base, found from the base side: the head
+                    // side walked past it.
+                    break (at, false);
+                }
+                b = match commits.get(sha) {
+                    Some(commit) if base_seen.insert(sha) => commit.parent.as_deref(),
+                    _ => None,
+                };
+            }
+            if h.is_none() && b.is_none() {
+                // Unrelated histories (or no base): all of head's.
+                break (from_head.len(), base.is_none());
+            }
+        };
+        let taken = from_head[..end].iter().filter_map(|sha| commits.get(*sha)).map(take).collect();
+        Ok((taken, complete))
     }
 }
 
 #[async_trait]
 impl SourceControl for MemorySourceControl {
     async fn changed_files(&self, base: &str, head: &str) -> Result<ChangedFiles> {
-        let (walked, complete) = self.walk(Some(base), head)?;
-        let files: BTreeSet<String> = walked.into_iter().flat_map(|c| c.files).collect();
+        let (walked, complete) = self.walk(Some(base), head, |c| c.files.clone())?;
+        let files: BTreeSet<String> = walked.into_iter().flatten().collect();
         Ok(ChangedFiles { files: files.into_iter().collect(), complete })
     }
 
     async fn authors(&self, base: Option<&str>, head: &str) -> Result<Vec<Person>> {
-        let (walked, _) = self.walk(base, head)?;
-        let authors: BTreeSet<Person> = walked.into_iter().map(|c| c.author).collect();
+        let (walked, _) = self.walk(base, head, |c| c.author.clone())?;
+        let authors: BTreeSet<Person> = walked.into_iter().collect();
         Ok(authors.into_iter().collect())
     }
 }
@@ -124,11 +165,40 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_base_that_is_not_an_ancestor_makes_the_list_incomplete() {
+    async fn a_base_that_is_not_an_ancestor_lists_the_changes_since_the_merge_base() {
         let git = history();
+        // x9 branched off a1: what c3 changed since a1, as `git diff x9...c3`.
         let changed = git.changed_files("x9", "c3").await.unwrap();
-        assert!(!changed.complete);
-        assert!(changed.files.contains(&"README.md".to_owned()));
+        assert_eq!(
+            changed,
+            ChangedFiles { files: vec!["pipelines/load.sql".into(), "src/lib.rs".into()], complete: false }
+        );
+        assert_eq!(git.authors(Some("x9"), "c3").await.unwrap(), ["alice", "bob"]);
+        // b2 is behind c3: nothing of b2's is missing from c3.
+        let behind = git.changed_files("c3", "b2").await.unwrap();
+        assert_eq!(behind, ChangedFiles { files: vec![], complete: false });
+        // Unrelated histories: all of head's.
+        git.commit("r1", None, "rita", &["other.txt"]);
+        let unrelated = git.changed_files("r1", "c3").await.unwrap();
+        assert!(!unrelated.complete);
+        assert_eq!(unrelated.files, ["README.md", "pipelines/load.sql", "src/lib.rs"]);
+    }
+
+    #[tokio::test]
+    async fn in_a_long_history_ranges_near_the_head_are_exact() {
+        let git = MemorySourceControl::new();
+        let shas: Vec<String> = (0..20_000).map(|i| format!("c{i}")).collect();
+        for (i, sha) in shas.iter().enumerate() {
+            let parent = i.checked_sub(1).map(|p| shas[p].as_str());
+            git.commit(sha, parent, &format!("author{}", i % 3), &[&format!("file{i}")]);
+        }
+        let last = shas.len() - 1;
+        let changed = git.changed_files(&shas[last - 2], &shas[last]).await.unwrap();
+        assert_eq!(changed.files, [format!("file{}", last - 1), format!("file{last}")]);
+        assert!(changed.complete);
+        let behind = git.changed_files(&shas[last], &shas[last - 2]).await.unwrap();
+        assert_eq!(behind, ChangedFiles { files: vec![], complete: false });
+        assert_eq!(git.authors(None, &shas[last]).await.unwrap(), ["author0", "author1", "author2"]);
     }
 
     #[tokio::test]
