@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench engine
 //! ATLAS_BENCH_ONCE=1 cargo bench --bench engine    # one run, outside criterion (for /usr/bin/time -v)
+//! ATLAS_BENCH_ONCE=1 ATLAS_BENCH_CANDIDATES=1000 valgrind --tool=callgrind target/release/deps/engine-…
 //! ```
 //!
 //! The workload is a busy trunk run as a release train. ATLAS allows one
@@ -169,14 +170,20 @@ criterion_group!(benches, engine);
 
 /// `ATLAS_BENCH_ONCE=1` runs the workload once, outside criterion, and says
 /// how long it took: what to run under `/usr/bin/time -v` for peak memory.
+/// `ATLAS_BENCH_CANDIDATES` changes the number of candidates of that run
+/// (a smaller one to profile).
 fn main() {
     if std::env::var_os("ATLAS_BENCH_ONCE").is_some() {
+        let n = match std::env::var("ATLAS_BENCH_CANDIDATES") {
+            Ok(n) => n.parse().expect("ATLAS_BENCH_CANDIDATES is a number of candidates"),
+            Err(_) => CANDIDATES,
+        };
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a tokio runtime");
         let started = std::time::Instant::now();
-        let train = runtime.block_on(release_train(CANDIDATES));
+        let train = runtime.block_on(release_train(n));
         let took = started.elapsed();
-        runtime.block_on(assert_all_reached_prod(&train, CANDIDATES));
-        println!("{CANDIDATES} candidates from trunk to prod in {took:.2?}");
+        runtime.block_on(assert_all_reached_prod(&train, n));
+        println!("{n} candidates from trunk to prod in {took:.2?}");
         return;
     }
     benches();
