@@ -299,6 +299,15 @@ pub struct Document {
     pub value: serde_json::Value,
 }
 
+/// What [`StateStore::get_if_changed`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fetched {
+    /// The document is still at the version the caller holds.
+    Unchanged,
+    /// The document as it is now (`None`: there is none).
+    Current(Option<Document>),
+}
+
 /// One write of a [`StateStore::commit`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Write {
@@ -375,6 +384,12 @@ pub struct AuditRecord {
 ///   the new document.
 /// - [`list`](Self::list) returns the documents whose key starts with
 ///   `prefix`, ordered by key.
+/// - [`get_if_changed`](Self::get_if_changed) answers
+///   [`Fetched::Unchanged`] exactly when [`get`](Self::get) would return
+///   the document at that version; the provided implementation calls
+///   `get`, and a store that can compare versions without copying the
+///   document should override it (the engine reads the same documents on
+///   every tick and keeps what it decoded).
 /// - The audit log is append-only: records are numbered from 1 without gaps
 ///   and each carries the hash of the one before;
 ///   [`audit`](Self::audit) returns them in order.
@@ -384,6 +399,14 @@ pub trait StateStore: fmt::Debug + Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Document>>;
     /// The documents whose keys start with `prefix`, ordered by key.
     async fn list(&self, prefix: &str) -> Result<Vec<Document>>;
+    /// The document at `key`, unless it is still at `version`: how a cache
+    /// of decoded documents asks whether what it holds is current.
+    async fn get_if_changed(&self, key: &str, version: u64) -> Result<Fetched> {
+        Ok(match self.get(key).await? {
+            Some(doc) if doc.version == version => Fetched::Unchanged,
+            other => Fetched::Current(other),
+        })
+    }
     /// Apply `writes` and append `audit`, all or nothing; returns the new versions of the writes' keys.
     async fn commit(&self, writes: Vec<Write>, audit: Vec<AuditEntry>) -> Result<Vec<u64>>;
     /// The audit records with `seq > after`, in order.

@@ -71,7 +71,7 @@ pub mod testkit;
 pub use audit::{AuditBreak, AuditHead, BreakKind};
 pub use backend::{
     ApprovalSource, AuditEntry, AuditRecord, ChangedFiles, CheckQuery, CheckSource, CiProvider, Clock, Directory,
-    Document, IdempotencyKey, ManualClock, Notice, Run, RunId, RunKind, RunRequest, RunStatus, SourceControl,
+    Document, Fetched, IdempotencyKey, ManualClock, Notice, Run, RunId, RunKind, RunRequest, RunStatus, SourceControl,
     StateStore, SystemClock, Write,
 };
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};

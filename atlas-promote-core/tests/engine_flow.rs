@@ -126,3 +126,22 @@ async fn a_decision_in_the_timeline_lines_up_its_blockers_under_it() -> Result<(
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_tick_lists_each_run_it_triggered_once() -> Result<()> {
+    let mut s = atlas();
+    s.merge("c1", "alice", &["pipelines/etl.py"]).await?;
+    let ticks = s.run_until_idle().await?;
+    let listed: Vec<String> = ticks
+        .iter()
+        .flat_map(|t| &t.actions)
+        .filter_map(|a| match a {
+            atlas_promote_core::machine::Action::Trigger(request) => Some(request.key.to_string()),
+            _ => None,
+        })
+        .collect();
+    let triggered: Vec<String> = s.ci.requests().into_iter().map(|r| r.key.to_string()).collect();
+    assert_eq!(triggered.len(), 2, "a deploy to dev and its flush run");
+    assert_eq!(listed, triggered, "every trigger, once, in order");
+    Ok(())
+}

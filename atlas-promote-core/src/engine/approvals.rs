@@ -8,7 +8,7 @@ use crate::backend::{ApprovalSource, AuditEntry, StateStore};
 use crate::error::Result;
 use crate::evidence::ApprovalRecord;
 
-use super::records::{self, ApprovalsRecord, Versioned};
+use super::records::{self, ApprovalsRecord, Decoded, Versioned};
 
 /// An [`ApprovalSource`] backed by a [`StateStore`]: the approvals people give
 /// through the engine ([`Promoter::approve`](super::Promoter::approve)), each
@@ -16,20 +16,29 @@ use super::records::{self, ApprovalsRecord, Versioned};
 #[derive(Debug, Clone)]
 pub struct StoreApprovals {
     store: Arc<dyn StateStore>,
+    decoded: Decoded,
 }
 
 impl StoreApprovals {
     /// Approvals kept in `store`.
     pub fn new(store: Arc<dyn StateStore>) -> Self {
-        Self { store }
+        Self { store, decoded: Decoded::default() }
+    }
+
+    /// Approvals kept in `store`, sharing an engine's decoded documents.
+    pub(crate) fn sharing(store: Arc<dyn StateStore>, decoded: Decoded) -> Self {
+        Self { store, decoded }
     }
 
     /// Append `record`, together with `audit`, in one commit.
     pub async fn record(&self, record: &ApprovalRecord, audit: AuditEntry) -> Result<()> {
         let key = records::approvals_key(&record.stage, &record.sha);
-        let mut stored: Versioned<ApprovalsRecord> = records::read_or_default(&*self.store, &key).await?;
+        let mut stored: Versioned<ApprovalsRecord> = self.decoded.get_or_default(&*self.store, &key).await?;
         stored.value.records.push(record.clone());
-        self.store.commit(vec![stored.write()?], vec![audit]).await.map(|_| ())
+        let versions = self.store.commit(vec![stored.write()?], vec![audit]).await?;
+        stored.version = versions.first().copied();
+        self.decoded.remember(&stored);
+        Ok(())
     }
 }
 
@@ -37,7 +46,7 @@ impl StoreApprovals {
 impl ApprovalSource for StoreApprovals {
     async fn approvals(&self, stage: &str, sha: &str) -> Result<Vec<ApprovalRecord>> {
         let stored: Versioned<ApprovalsRecord> =
-            records::read_or_default(&*self.store, &records::approvals_key(stage, sha)).await?;
+            self.decoded.get_or_default(&*self.store, &records::approvals_key(stage, sha)).await?;
         Ok(stored.value.records)
     }
 

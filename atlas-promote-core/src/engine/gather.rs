@@ -54,7 +54,7 @@ impl Promoter {
     /// Every approval record for (stage, sha): the engine's own and every
     /// source's, each approver's roles as the directory says *now*.
     pub(super) async fn approval_records(&self, stage: &str, sha: &str) -> Result<Vec<crate::ApprovalRecord>> {
-        let mut all = StoreApprovals::new(self.store.clone()).approvals(stage, sha).await?;
+        let mut all = StoreApprovals::sharing(self.store.clone(), self.decoded.clone()).approvals(stage, sha).await?;
         for source in &self.approvals {
             let span = tracing::info_span!("approvals", stage = %stage, sha = %sha);
             all.extend(source.approvals(stage, sha).instrument(span).await?);

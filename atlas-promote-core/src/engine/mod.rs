@@ -147,6 +147,7 @@ impl PromoterBuilder {
         Ok(Promoter {
             flush_globs: Arc::new(flush_globs),
             indexed: Arc::default(),
+            decoded: records::Decoded::default(),
             policy: Arc::new(self.policy),
             ci: self.ci.ok_or_else(|| missing("ci"))?,
             checks: self.checks.ok_or_else(|| missing("checks"))?,
@@ -180,6 +181,8 @@ pub struct Promoter {
     flush_globs: Arc<FlushGlobs>,
     /// Whether the store was seen to keep the active index.
     indexed: Arc<std::sync::atomic::AtomicBool>,
+    /// The documents decoded so far, by version.
+    decoded: records::Decoded,
 }
 
 type FlushGlobs = std::collections::HashMap<String, std::result::Result<globset::GlobSet, (String, String)>>;
@@ -393,8 +396,8 @@ impl Promoter {
         let mut active = Vec::new();
         for marker in self.store.list(records::ACTIVE_PREFIX).await? {
             let Some(key) = marker.key.strip_prefix(records::ACTIVE_PREFIX) else { continue };
-            if let Some(doc) = self.store.get(key).await? {
-                active.push(records::decode(doc)?);
+            if let Some(record) = self.decoded.get(&*self.store, key).await? {
+                active.push(record);
             }
         }
         Ok(active)
@@ -421,8 +424,8 @@ impl Promoter {
     ) -> Result<()> {
         let record = match read {
             Some(record) => record,
-            None => match self.store.get(key).await? {
-                Some(doc) => records::decode(doc)?,
+            None => match self.decoded.get(&*self.store, key).await? {
+                Some(record) => record,
                 None => return Ok(()),
             },
         };
@@ -526,7 +529,7 @@ impl Promoter {
             }
             return self.transition(record, event, now, Extra::default(), tick).await.map(|_| ());
         }
-        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
         if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
             tick.wake(now + self.poll);
             return Ok(());
@@ -582,6 +585,7 @@ impl Promoter {
         tick.writing(&writes);
         let versions = self.store.commit(writes, audit).await?;
         record.version = versions.first().copied();
+        self.decoded.remember(&record);
         for action in actions.into_iter().filter(|a| !matches!(a, Action::Audit(_))) {
             self.perform(action, now, tick).await?;
         }
@@ -591,8 +595,9 @@ impl Promoter {
     /// Perform one action whose state change is already stored.
     async fn perform(&self, action: Action, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
         match &action {
-            // Triggers are started by `start_run`, which finds the run by its key first.
-            Action::Trigger(_) => {}
+            // Triggers are started by `start_run`, which finds the run by its
+            // key first and lists the trigger in the tick only if it started one.
+            Action::Trigger(_) => return Ok(()),
             Action::RollBack { stage, reason } => {
                 tick.actions.push(action.clone());
                 return Box::pin(self.roll_back_inner(stage, "engine", reason, now, tick)).await;
@@ -625,6 +630,7 @@ impl Promoter {
             tick.writing(&writes);
             let versions = self.store.commit(writes, Vec::new()).await?;
             record.version = versions.first().copied();
+            self.decoded.remember(&record);
         }
         let run = match self.ci.find(&request.key).await? {
             Some(run) => run,
@@ -681,7 +687,7 @@ impl Promoter {
             }
         };
         let env_key = records::environment_key(&stage, &record.value.promotion.candidate);
-        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
         let mut promotion = record.value.promotion.clone();
         promotion.apply(event.clone(), &self.policy, now)?;
         let mut extra = Extra::default();
@@ -718,8 +724,9 @@ impl Promoter {
     /// was rolled back out of `stage` (the redeploy that replaces it is that
     /// rollback), or a second rollback would bring it back.
     async fn replace_live(&self, old_key: &str, stage: &str, by: &str, now: DateTime<Utc>) -> Result<(Extra, bool)> {
-        let Some(doc) = self.store.get(old_key).await? else { return Ok((Extra::default(), true)) };
-        let mut old: Versioned<PromotionRecord> = records::decode(doc)?;
+        let Some(mut old) = self.decoded.get::<PromotionRecord>(&*self.store, old_key).await? else {
+            return Ok((Extra::default(), true));
+        };
         if matches!(&old.value.promotion.state, State::RolledBack { stage: s, .. } if s == stage) {
             return Ok((Extra::default(), false));
         }
@@ -797,7 +804,7 @@ impl Promoter {
             return Ok(());
         }
         let env_key = records::environment_key(&stage, &record.value.promotion.candidate);
-        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
         if env.value.live.as_deref() != Some(record.key.as_str()) {
             return Ok(());
         }
@@ -822,8 +829,8 @@ impl Promoter {
             self.perform(action, now, tick).await?;
         }
         // The monitor may have rolled this candidate back: read it again.
-        if let Some(doc) = self.store.get(&record.key).await? {
-            *record = records::decode(doc)?;
+        if let Some(again) = self.decoded.get(&*self.store, &record.key).await? {
+            *record = again;
         }
         Ok(())
     }
@@ -861,9 +868,11 @@ impl DecisionReads {
 impl Promoter {
     /// Read what a decision to enter `stage` with `sha` depends on that people change.
     pub(crate) async fn decision_reads(&self, stage: &Stage, sha: &str) -> Result<DecisionReads> {
-        let hold = records::read_or_default(&*self.store, &records::hold_key(&stage.name)).await?;
+        let hold = self.decoded.get_or_default(&*self.store, &records::hold_key(&stage.name)).await?;
         let approvals = match &stage.approvals {
-            Some(_) => Some(records::read_or_default(&*self.store, &records::approvals_key(&stage.name, sha)).await?),
+            Some(_) => {
+                Some(self.decoded.get_or_default(&*self.store, &records::approvals_key(&stage.name, sha)).await?)
+            }
             None => None,
         };
         Ok(DecisionReads { hold, approvals })

@@ -18,7 +18,7 @@ impl Promoter {
     }
 
     async fn next_seq(&self) -> Result<Versioned<u64>> {
-        records::read_or_default(&*self.store, "meta/seq").await.map(|mut v: Versioned<u64>| {
+        self.decoded.get_or_default(&*self.store, "meta/seq").await.map(|mut v: Versioned<u64>| {
             v.value += 1;
             v
         })
@@ -26,8 +26,8 @@ impl Promoter {
 
     /// The promotion of this trunk commit (or, failing that, of a branch build of it).
     pub async fn promotion(&self, sha: &str) -> Result<Versioned<PromotionRecord>> {
-        if let Some(doc) = self.store.get(&format!("promotion/trunk/{sha}")).await? {
-            return records::decode(doc);
+        if let Some(record) = self.decoded.get(&*self.store, &format!("promotion/trunk/{sha}")).await? {
+            return Ok(record);
         }
         self.promotions()
             .await?
@@ -225,7 +225,7 @@ impl Promoter {
             subject: sha.into(),
             message,
         };
-        super::StoreApprovals::new(self.store.clone()).record(&record, entry).await?;
+        super::StoreApprovals::sharing(self.store.clone(), self.decoded.clone()).record(&record, entry).await?;
         Ok(record)
     }
 
@@ -242,10 +242,7 @@ impl Promoter {
 
     /// The hold on `stage`, if the line is stopped there.
     pub async fn held(&self, stage: &str) -> Result<Option<Hold>> {
-        match self.store.get(&records::hold_key(stage)).await? {
-            Some(doc) => Ok(records::decode::<Option<Hold>>(doc)?.value),
-            None => Ok(None),
-        }
+        Ok(self.decoded.get::<Option<Hold>>(&*self.store, &records::hold_key(stage)).await?.and_then(|h| h.value))
     }
 
     /// Stop the line: nothing is promoted into `stage` until [`release`](Self::release).
@@ -267,7 +264,7 @@ impl Promoter {
         }
         let now = self.clock.now();
         let key = records::hold_key(stage);
-        let mut hold: Versioned<Option<Hold>> = records::read_or_default(&*self.store, &key).await?;
+        let mut hold: Versioned<Option<Hold>> = self.decoded.get_or_default(&*self.store, &key).await?;
         hold.value = reason.map(|r| Hold { by: by.into(), reason: r.into(), at: now });
         let (action, message) = match reason {
             Some(r) => ("hold", format!("{by} stopped the line into {stage}: {r}")),
@@ -299,7 +296,7 @@ impl Promoter {
         }
         let roles = self.directory.roles(by).await?;
         let env_key = records::environment_key(&to, &record.value.promotion.candidate);
-        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
         if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
             return Err(Error::Refused { reason: format!("a deploy into {to} is in flight; try again when it ends") });
         }
@@ -343,7 +340,7 @@ impl Promoter {
         tick: &mut Tick,
     ) -> Result<()> {
         let env_key = format!("environment/{stage}");
-        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
         if env.value.in_flight.is_some() {
             return Err(Error::Refused {
                 reason: format!("a deploy into {stage} is in flight; roll back when it ends"),
@@ -353,12 +350,10 @@ impl Promoter {
             return Err(Error::Refused { reason: format!("{stage} has no earlier live commit to roll back to") });
         };
         let load = |key: String| async move {
-            let doc = self
-                .store
-                .get(&key)
+            self.decoded
+                .get::<PromotionRecord>(&*self.store, &key)
                 .await?
-                .ok_or_else(|| Error::NotFound { backend: "engine".into(), what: format!("promotion {key}") })?;
-            records::decode::<PromotionRecord>(doc)
+                .ok_or_else(|| Error::NotFound { backend: "engine".into(), what: format!("promotion {key}") })
         };
         let mut live = load(live_key).await?;
         let previous = load(previous_key).await?;
@@ -388,7 +383,7 @@ impl Promoter {
             None => None,
         };
         let env_key = records::environment_key(stage, &record.value.promotion.candidate);
-        let mut env: Versioned<EnvironmentRecord> = records::read_or_default(&*self.store, &env_key).await?;
+        let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
         if let Some(reason) = self.retry_blocked(&record.value, stage, reads.as_ref(), &env.value, now).await? {
             self.audit(by, "retry.refused", sha, reason.clone()).await?;
             return Err(Error::Refused { reason });

@@ -1,10 +1,14 @@
 //! The documents the engine keeps in a [`crate::StateStore`], and
 //! typed access to them.
 
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::backend::{Document, StateStore, Write};
+use crate::backend::{Document, Fetched, StateStore, Write};
 use crate::error::{Error, Result};
 use crate::evidence::{ApprovalRecord, Candidate, Origin};
 use crate::machine::Promotion;
@@ -146,6 +150,91 @@ pub fn decode<T: DeserializeOwned>(doc: Document) -> Result<Versioned<T>> {
         message: format!("document {} does not hold what the engine wrote: {e}", doc.key),
     })?;
     Ok(Versioned { key: doc.key, version: Some(doc.version), value })
+}
+
+/// The typed documents an engine decoded, by key and version: a document
+/// read again at the same version (most are, tick after tick) is cloned
+/// from here instead of copied out of the store and decoded again. Every
+/// read still asks the store ([`StateStore::get_if_changed`]), so another
+/// engine's writes are seen as before.
+#[derive(Clone, Default)]
+pub(crate) struct Decoded {
+    map: Arc<Mutex<DecodedMap>>,
+}
+
+/// Key → (version, the decoded value).
+type DecodedMap = HashMap<String, (u64, Arc<dyn Any + Send + Sync>)>;
+
+/// Past this many documents the cache starts again from empty: an engine
+/// rereads its active promotions and their environments, a few dozen
+/// documents, not the whole history.
+const DECODED_LIMIT: usize = 4096;
+
+impl std::fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decoded").field("documents", &self.lock().len()).finish()
+    }
+}
+
+impl Decoded {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DecodedMap> {
+        self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn cached<T: Clone + 'static>(&self, key: &str, version: u64) -> Option<T> {
+        let map = self.lock();
+        let (v, value) = map.get(key)?;
+        if *v == version { value.downcast_ref::<T>().cloned() } else { None }
+    }
+
+    /// The document at `key`, decoded.
+    pub(crate) async fn get<T>(&self, store: &dyn StateStore, key: &str) -> Result<Option<Versioned<T>>>
+    where
+        T: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let known = self.lock().get(key).map(|(version, _)| *version);
+        let doc = match known {
+            Some(version) => match store.get_if_changed(key, version).await? {
+                Fetched::Unchanged => match self.cached::<T>(key, version) {
+                    Some(value) => return Ok(Some(Versioned { key: key.to_owned(), version: Some(version), value })),
+                    // Replaced meanwhile, or read as another type: read it whole.
+                    None => store.get(key).await?,
+                },
+                Fetched::Current(doc) => doc,
+            },
+            None => store.get(key).await?,
+        };
+        let Some(doc) = doc else {
+            self.lock().remove(key);
+            return Ok(None);
+        };
+        let record: Versioned<T> = decode(doc)?;
+        self.remember(&record);
+        Ok(Some(record))
+    }
+
+    /// Keep `record` as the decoded document at its version: call it once
+    /// a commit that wrote it at that version succeeded.
+    pub(crate) fn remember<T: Clone + Send + Sync + 'static>(&self, record: &Versioned<T>) {
+        let Some(version) = record.version else { return };
+        let mut map = self.lock();
+        if map.len() >= DECODED_LIMIT {
+            map.clear();
+        }
+        map.insert(record.key.clone(), (version, Arc::new(record.value.clone())));
+    }
+
+    /// The document at `key`, decoded, or its default when absent.
+    pub(crate) async fn get_or_default<T>(&self, store: &dyn StateStore, key: &str) -> Result<Versioned<T>>
+    where
+        T: DeserializeOwned + Clone + Default + Send + Sync + 'static,
+    {
+        Ok(self.get(store, key).await?.unwrap_or_else(|| Versioned {
+            key: key.to_owned(),
+            version: None,
+            value: T::default(),
+        }))
+    }
 }
 
 /// Read a typed document, or its default when absent.

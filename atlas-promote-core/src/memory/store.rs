@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::lock;
 use crate::audit::{self, AuditBreak};
-use crate::backend::{AuditEntry, AuditRecord, Document, StateStore, Write};
+use crate::backend::{AuditEntry, AuditRecord, Document, Fetched, StateStore, Write};
 use crate::error::Result;
 use crate::store::table::Table;
 
@@ -62,6 +62,10 @@ impl StateStore for MemoryStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<Document>> {
         Ok(lock(&self.state).table.list(prefix))
+    }
+
+    async fn get_if_changed(&self, key: &str, version: u64) -> Result<Fetched> {
+        Ok(lock(&self.state).table.get_if_changed(key, version))
     }
 
     async fn commit(&self, writes: Vec<Write>, entries: Vec<AuditEntry>) -> Result<Vec<u64>> {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::table::Table;
 use crate::audit::{self, AuditBreak, AuditHead};
-use crate::backend::{AuditEntry, AuditRecord, Document, StateStore, Write};
+use crate::backend::{AuditEntry, AuditRecord, Document, Fetched, StateStore, Write};
 use crate::error::{Error, Result};
 use crate::memory::lock;
 
@@ -370,6 +370,10 @@ impl StateStore for FileStore {
 
     async fn list(&self, prefix: &str) -> Result<Vec<Document>> {
         Ok(lock(&self.inner).table.list(prefix))
+    }
+
+    async fn get_if_changed(&self, key: &str, version: u64) -> Result<Fetched> {
+        Ok(lock(&self.inner).table.get_if_changed(key, version))
     }
 
     async fn commit(&self, writes: Vec<Write>, entries: Vec<AuditEntry>) -> Result<Vec<u64>> {

@@ -47,6 +47,13 @@ impl Table {
         self.documents.get(key).map(|d| document(key, d))
     }
 
+    pub(crate) fn get_if_changed(&self, key: &str, version: u64) -> backend::Fetched {
+        match self.documents.get(key) {
+            Some(d) if d.version == version => backend::Fetched::Unchanged,
+            d => backend::Fetched::Current(d.map(|d| document(key, d))),
+        }
+    }
+
     pub(crate) fn list(&self, prefix: &str) -> Vec<backend::Document> {
         self.documents
             .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))

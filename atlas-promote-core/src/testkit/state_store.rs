@@ -1,7 +1,7 @@
 use serde_json::{Value, json};
 
 use crate::audit;
-use crate::backend::{AuditEntry, StateStore, Write};
+use crate::backend::{AuditEntry, Fetched, StateStore, Write};
 use crate::error::Error;
 
 const PREFIX: &str = "testkit/";
@@ -40,7 +40,8 @@ fn assert_conflict(result: crate::Result<Vec<u64>>, key: &str, rule: &str) {
 /// It checks: create, read, update with the right version; a stale write is
 /// a [`Conflict`](Error::Conflict) that changes nothing; a commit with one
 /// stale write among several applies none of them nor its audit entries;
-/// delete; listing by prefix in key order; versions start at 1 and grow by
+/// `get_if_changed` is `Unchanged` only at the current version; delete;
+/// listing by prefix in key order; versions start at 1 and grow by
 /// one; the audit log is numbered from 1 without gaps, `audit(after)`
 /// returns what follows `after`, and the hash chain verifies.
 pub async fn state_store_suite(store: &dyn StateStore) {
@@ -79,6 +80,23 @@ pub async fn state_store_suite(store: &dyn StateStore) {
     }
     let doc = store.get(a).await.expect("get").expect("document");
     assert_eq!((doc.version, &doc.value), (4, &json!({"n": 4})), "the latest write is read back");
+
+    // get_if_changed: unchanged only at the current version.
+    assert_eq!(
+        store.get_if_changed(a, 4).await.expect("get_if_changed"),
+        Fetched::Unchanged,
+        "StateStore contract: get_if_changed at the current version is Unchanged"
+    );
+    assert_eq!(
+        store.get_if_changed(a, 3).await.expect("get_if_changed"),
+        Fetched::Current(Some(doc.clone())),
+        "StateStore contract: get_if_changed at an older version returns the document as get does"
+    );
+    assert_eq!(
+        store.get_if_changed("testkit/never", 1).await.expect("get_if_changed"),
+        Fetched::Current(None),
+        "StateStore contract: get_if_changed of a missing key is Current(None)"
+    );
 
     // A stale write is a conflict and changes nothing.
     match store.commit(vec![put(a, Some(2), json!({"n": 99}))], vec![]).await {
@@ -151,6 +169,11 @@ pub async fn state_store_suite(store: &dyn StateStore) {
     let versions = store.commit(vec![Write::Delete { key: c.into(), expected: 1 }], vec![]).await.expect("delete");
     assert_eq!(versions.len(), 1, "commit returns one version per write");
     assert_eq!(store.get(c).await.expect("get"), None, "a deleted document is gone");
+    assert_eq!(
+        store.get_if_changed(c, 1).await.expect("get_if_changed"),
+        Fetched::Current(None),
+        "StateStore contract: get_if_changed of a deleted document is Current(None)"
+    );
     assert_conflict(
         store.commit(vec![Write::Delete { key: b.into(), expected: 7 }], vec![]).await,
         b,

@@ -54,7 +54,12 @@ impl Captured {
             .with_span_events(FmtSpan::FULL)
             .with_writer(move || writer.clone())
             .finish();
-        (captured, tracing::subscriber::set_default(subscriber))
+        let guard = tracing::subscriber::set_default(subscriber);
+        // Tests on other threads, with no subscriber, may have registered
+        // callsites as never interesting meanwhile: ask again now that this
+        // thread has one (else an event here can go unrecorded).
+        tracing::callsite::rebuild_interest_cache();
+        (captured, guard)
     }
 
     fn text(&self) -> String {
