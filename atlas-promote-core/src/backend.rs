@@ -484,7 +484,11 @@ pub enum Notice {
     CheckReported(CheckResult),
     /// An approval, rejection or withdrawal arrived.
     ApprovalReported(ApprovalRecord),
-    /// A commit was merged to trunk.
+    /// A commit was merged to trunk. [`Promoter::handle`](crate::Promoter::handle)
+    /// asks [`SourceControl::authors`] who wrote it: the authors of the
+    /// commits since the newest trunk commit the engine knows (of all of
+    /// its history for the first one), so that a push of several commits
+    /// counts each of their authors for self-approval.
     Merged {
         /// The merged commit.
         sha: String,

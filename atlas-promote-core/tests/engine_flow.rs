@@ -145,3 +145,35 @@ async fn a_tick_lists_each_run_it_triggered_once() -> Result<()> {
     assert_eq!(listed, triggered, "every trigger, once, in order");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_merge_notice_names_the_authors_of_the_new_commits_only() -> Result<()> {
+    use std::sync::Arc;
+
+    use atlas_promote_core::memory::{MemoryCi, MemoryStore, StaticDirectory};
+    use atlas_promote_core::{Clock, ManualClock, Notice, Promoter, memory::MemorySourceControl};
+
+    let clock = ManualClock::new(atlas_promote_core::testkit::default_start());
+    let git = MemorySourceControl::new();
+    git.commit("a1", None, "alice", &["src/app.rs"]);
+    git.commit("b2", Some("a1"), "bob", &["src/app.rs"]);
+    git.commit("c3", Some("b2"), "carol", &["src/app.rs"]);
+    let engine = Promoter::builder(Policy::atlas())
+        .with_ci(Arc::new(MemoryCi::new().with_clock(clock.clone()).with_auto_complete(true)))
+        .with_checks(Arc::new(atlas_promote_core::memory::MemoryChecks::new()))
+        .with_directory(Arc::new(StaticDirectory::default()))
+        .with_source_control(Arc::new(git))
+        .with_store(Arc::new(MemoryStore::new()))
+        .with_clock(Arc::new(clock.clone()))
+        .build()?;
+    engine.handle(Notice::Merged { sha: "a1".into(), at: clock.now() }).await?;
+    // b2 and c3 arrive together (one push of two commits): c3 brings both.
+    engine.handle(Notice::Merged { sha: "c3".into(), at: clock.now() }).await?;
+    let authors = |sha: &'static str| {
+        let engine = engine.clone();
+        async move { engine.promotion(sha).await.map(|r| r.value.promotion.candidate.authors) }
+    };
+    assert_eq!(authors("a1").await?, ["alice"], "the first commit seen: all of its history");
+    assert_eq!(authors("c3").await?, ["bob", "carol"], "only the commits since a1, not alice's");
+    Ok(())
+}

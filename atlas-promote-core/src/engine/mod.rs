@@ -369,12 +369,29 @@ impl Promoter {
     /// Take a notice from a webhook into account, then reconcile.
     pub async fn handle(&self, notice: Notice) -> Result<Tick> {
         if let Notice::Merged { sha, at } = &notice {
-            let authors = self.source_control.authors(None, sha).await?;
+            // Its authors are those of the commits it brings to trunk: since
+            // the newest trunk commit the engine knows (all of history only
+            // for the first one it sees).
+            let base = self.newest_on_trunk(sha).await?;
+            let authors = self.source_control.authors(base.as_deref(), sha).await?;
             let candidate =
                 crate::evidence::Candidate { created_at: Some(*at), ..crate::Candidate::trunk(sha.clone(), authors) };
             self.merged(candidate, *at).await?;
         }
         self.tick().await
+    }
+
+    /// The newest trunk commit other than `sha` that is on its way or live.
+    async fn newest_on_trunk(&self, sha: &str) -> Result<Option<String>> {
+        Ok(self
+            .active_promotions()
+            .await?
+            .into_iter()
+            .map(|r| r.value.promotion)
+            .filter(|p| p.candidate.origin == Origin::Trunk && p.candidate.sha != sha)
+            .filter(|p| !matches!(p.state, State::UnderReview { .. }))
+            .max_by_key(|p| p.seq)
+            .map(|p| p.candidate.sha))
     }
 
     pub(crate) async fn promotions(&self) -> Result<Vec<Versioned<PromotionRecord>>> {

@@ -31,13 +31,30 @@ fn sign(secret: &str, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-/// Everything `tracing` writes while the returned guard lives on this thread.
+/// Everything `tracing` writes on this thread while the returned guard lives.
+///
+/// One global subscriber (at TRACE, with span events) writes each thread's
+/// output to that thread's capture, if it has one. A global subscriber,
+/// unlike a thread's default one, cannot miss an event because a test on
+/// another thread, with no subscriber, had the callsite registered as never
+/// interesting first.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
-impl io::Write for Captured {
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes to the capture of the thread it writes on, if any.
+struct ThisThread;
+
+impl io::Write for ThisThread {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
+        CAPTURE.with(|c| {
+            if let Some(captured) = &*c.borrow() {
+                captured.0.lock().unwrap().extend_from_slice(buf);
+            }
+        });
         Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -45,21 +62,30 @@ impl io::Write for Captured {
     }
 }
 
+/// Ends the capture of this thread when dropped.
+struct Capturing;
+
+impl Drop for Capturing {
+    fn drop(&mut self) {
+        CAPTURE.with(|c| c.borrow_mut().take());
+    }
+}
+
 impl Captured {
-    fn start() -> (Self, tracing::subscriber::DefaultGuard) {
+    fn start() -> (Self, Capturing) {
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_span_events(FmtSpan::FULL)
+                .with_writer(|| ThisThread)
+                .finish();
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+        });
         let captured = Self::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_span_events(FmtSpan::FULL)
-            .with_writer(move || writer.clone())
-            .finish();
-        let guard = tracing::subscriber::set_default(subscriber);
-        // Tests on other threads, with no subscriber, may have registered
-        // callsites as never interesting meanwhile: ask again now that this
-        // thread has one (else an event here can go unrecorded).
-        tracing::callsite::rebuild_interest_cache();
-        (captured, guard)
+        CAPTURE.with(|c| *c.borrow_mut() = Some(captured.clone()));
+        (captured, Capturing)
     }
 
     fn text(&self) -> String {
