@@ -170,6 +170,7 @@ async fn under_faults_the_engine_moves_the_other_candidate_names_the_failure_and
     let tick = h.tick().await;
     let error = the_failure(&tick, A, "list workflows");
     assert!(error.is_temporary(), "{error}");
+    assert!(error.to_string().contains("connection closed"), "the message says what happened: {error}");
     assert_eq!(h.state(B).await, "deploying to staging (attempt 1)");
     h.fake.heal();
     h.fake.inject(Fault::new("GET", &workflows, 4, FaultKind::Delay(Duration::from_secs(1))));
@@ -177,6 +178,7 @@ async fn under_faults_the_engine_moves_the_other_candidate_names_the_failure_and
     let tick = h.tick().await;
     let error = the_failure(&tick, A, "list workflows");
     assert!(error.is_temporary(), "{error}");
+    assert!(error.to_string().contains("timed out"), "the message says what happened: {error}");
     assert!(started.elapsed() < Duration::from_secs(3), "timeouts cut the waits: {:?}", started.elapsed());
     h.fake.heal();
 

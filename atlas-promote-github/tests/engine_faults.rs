@@ -181,6 +181,8 @@ async fn under_faults_the_engine_moves_the_other_candidate_names_the_failure_and
         .find_map(|e| e.downcast_ref::<reqwest::Error>())
         .expect("a transport failure");
     assert!(transport.is_request() && !transport.is_timeout(), "closed, not timed out: {transport:?}");
+    let shown = error.to_string();
+    assert!(shown.contains("connection closed"), "the message says what happened: {shown}");
     assert_eq!(h.fake.fault_hits(), [4], "the first try and three retries");
     assert_eq!(h.github.stats().retries - retries, 3);
     assert!(started.elapsed() < Duration::from_secs(2), "short backoffs: {:?}", started.elapsed());
