@@ -5,16 +5,14 @@
 
 mod common;
 
-use std::io;
-use std::sync::{Arc, Mutex};
 
 use atlas_promote_circleci::webhook::WebhookError;
+use atlas_promote_core::testkit::CapturedLogs;
 use atlas_promote_core::{ApprovalSource, CheckQuery, CheckSource, CiProvider, RunId};
 use common::*;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha256;
-use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -28,68 +26,6 @@ fn sign(secret: &str, body: &[u8]) -> String {
     mac.update(body);
     let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     format!("v1={hex}")
-}
-
-/// Everything `tracing` writes on this thread while the returned guard lives.
-///
-/// One global subscriber (at TRACE, with span events) writes each thread's
-/// output to that thread's capture, if it has one. A global subscriber,
-/// unlike a thread's default one, cannot miss an event because a test on
-/// another thread, with no subscriber, had the callsite registered as never
-/// interesting first.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-thread_local! {
-    static CAPTURE: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Writes to the capture of the thread it writes on, if any.
-struct ThisThread;
-
-impl io::Write for ThisThread {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        CAPTURE.with(|c| {
-            if let Some(captured) = &*c.borrow() {
-                captured.0.lock().unwrap().extend_from_slice(buf);
-            }
-        });
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Ends the capture of this thread when dropped.
-struct Capturing;
-
-impl Drop for Capturing {
-    fn drop(&mut self) {
-        CAPTURE.with(|c| c.borrow_mut().take());
-    }
-}
-
-impl Captured {
-    fn start() -> (Self, Capturing) {
-        static GLOBAL: std::sync::Once = std::sync::Once::new();
-        GLOBAL.call_once(|| {
-            let subscriber = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_span_events(FmtSpan::FULL)
-                .with_writer(|| ThisThread)
-                .finish();
-            tracing::subscriber::set_global_default(subscriber)
-                .expect("no other global subscriber in this test binary");
-        });
-        let captured = Self::default();
-        CAPTURE.with(|c| *c.borrow_mut() = Some(captured.clone()));
-        (captured, Capturing)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 /// Every text an error shows: `Display`, `Debug`, and its sources'.
@@ -116,7 +52,7 @@ async fn the_token_and_the_secret_never_show_in_output_errors_or_logs() {
         .respond_with(ResponseTemplate::new(500).set_body_string("upstream failure"))
         .mount(&server)
         .await;
-    let (logs, _guard) = Captured::start();
+    let (logs, _guard) = CapturedLogs::start();
     let builder = builder(&server);
     let mut texts = vec![format!("{builder:?}")];
     let circleci = builder.build().unwrap();

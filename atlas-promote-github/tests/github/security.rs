@@ -4,9 +4,8 @@
 //! wrong or replayed signature are refused before their body is read.
 
 use std::collections::BTreeMap;
-use std::io;
-use std::sync::{Arc, Mutex};
 
+use atlas_promote_core::testkit::CapturedLogs;
 use atlas_promote_core::{
     ApprovalSource, Candidate, CiProvider, Directory, Error, IdempotencyKey, RunKind, RunRequest, SourceControl,
 };
@@ -14,7 +13,6 @@ use atlas_promote_github::{Delivery, GitHubBuilder, WebhookReceiver};
 use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use tracing_subscriber::fmt::format::FmtSpan;
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -29,68 +27,6 @@ fn sign(secret: &str, body: &[u8]) -> String {
     mac.update(body);
     let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256={hex}")
-}
-
-/// Everything `tracing` writes on this thread while the returned guard lives.
-///
-/// One global subscriber (at TRACE, with span events) writes each thread's
-/// output to that thread's capture, if it has one. A global subscriber,
-/// unlike a thread's default one, cannot miss an event because a test on
-/// another thread, with no subscriber, had the callsite registered as never
-/// interesting first.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-thread_local! {
-    static CAPTURE: std::cell::RefCell<Option<Captured>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Writes to the capture of the thread it writes on, if any.
-struct ThisThread;
-
-impl io::Write for ThisThread {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        CAPTURE.with(|c| {
-            if let Some(captured) = &*c.borrow() {
-                captured.0.lock().unwrap().extend_from_slice(buf);
-            }
-        });
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Ends the capture of this thread when dropped.
-struct Capturing;
-
-impl Drop for Capturing {
-    fn drop(&mut self) {
-        CAPTURE.with(|c| c.borrow_mut().take());
-    }
-}
-
-impl Captured {
-    fn start() -> (Self, Capturing) {
-        static GLOBAL: std::sync::Once = std::sync::Once::new();
-        GLOBAL.call_once(|| {
-            let subscriber = tracing_subscriber::fmt()
-                .with_max_level(tracing::Level::TRACE)
-                .with_span_events(FmtSpan::FULL)
-                .with_writer(|| ThisThread)
-                .finish();
-            tracing::subscriber::set_global_default(subscriber)
-                .expect("no other global subscriber in this test binary");
-        });
-        let captured = Self::default();
-        CAPTURE.with(|c| *c.borrow_mut() = Some(captured.clone()));
-        (captured, Capturing)
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 /// Every text an error shows: `Display`, `Debug`, and its sources'.
@@ -142,7 +78,7 @@ async fn hostile_github() -> MockServer {
 #[tokio::test(flavor = "current_thread")]
 async fn no_token_key_or_secret_shows_in_output_errors_or_logs() {
     let server = hostile_github().await;
-    let (logs, _guard) = Captured::start();
+    let (logs, _guard) = CapturedLogs::start();
     let key_pem = raw("test_app_key.pem");
     let key_body: String = key_pem.lines().filter(|l| !l.starts_with("-----")).collect::<Vec<_>>().join("");
 
