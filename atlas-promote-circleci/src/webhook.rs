@@ -15,7 +15,7 @@
 //! assert!(matches!(verify_signature(b"secret", None, body), Err(WebhookError::MissingSignature)));
 //! ```
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::Mutex;
 
@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::checks::check_result;
 use crate::ci::run_status;
@@ -247,23 +247,38 @@ impl fmt::Debug for WebhookReceiver {
     }
 }
 
-/// The ids of the last `capacity` deliveries.
+/// The last `capacity` deliveries handled: their ids, and the SHA-256 of
+/// their bodies with what a duplicate answer needs (a replay of a delivery
+/// is the same body under the same signature, so it is known before the
+/// body is parsed).
 #[derive(Debug)]
 struct Seen {
-    order: VecDeque<String>,
+    order: VecDeque<(String, [u8; 32])>,
     ids: HashSet<String>,
+    bodies: HashMap<[u8; 32], (String, String)>,
     capacity: usize,
 }
 
 impl Seen {
-    fn insert(&mut self, id: &str) {
+    fn new(capacity: usize) -> Self {
+        Self { order: VecDeque::new(), ids: HashSet::new(), bodies: HashMap::new(), capacity }
+    }
+
+    /// The id and kind of the handled delivery whose body this is.
+    fn by_body(&self, digest: &[u8; 32]) -> Option<(String, String)> {
+        self.bodies.get(digest).cloned()
+    }
+
+    fn insert(&mut self, id: &str, kind: &str, digest: [u8; 32]) {
         if self.capacity == 0 || !self.ids.insert(id.to_owned()) {
             return;
         }
-        self.order.push_back(id.to_owned());
+        self.bodies.insert(digest, (id.to_owned(), kind.to_owned()));
+        self.order.push_back((id.to_owned(), digest));
         while self.order.len() > self.capacity {
-            if let Some(old) = self.order.pop_front() {
+            if let Some((old, digest)) = self.order.pop_front() {
                 self.ids.remove(&old);
+                self.bodies.remove(&digest);
             }
         }
     }
@@ -277,7 +292,7 @@ impl CircleCi {
         WebhookReceiver {
             circleci: self.clone(),
             secret: SecretString::from(signing_secret.into()),
-            seen: Mutex::new(Seen { order: VecDeque::new(), ids: HashSet::new(), capacity: 1024 }),
+            seen: Mutex::new(Seen::new(1024)),
         }
     }
 }
@@ -303,15 +318,25 @@ impl WebhookReceiver {
     ///
     /// The id is remembered only once the delivery was handled, so a delivery
     /// that failed with [`WebhookError::Backend`] is handled again when redelivered.
+    ///
+    /// A replay (the same body under the same signature) of a delivery
+    /// handled before is answered as a duplicate once its signature is
+    /// checked, without parsing the body: CircleCI puts the delivery id only
+    /// inside it. A redelivery with the same `id` and another body is a
+    /// duplicate too, once parsed.
     pub async fn receive(&self, signature: Option<&str>, body: &[u8]) -> Result<Delivery, WebhookError> {
         verify_signature(self.secret.expose_secret().as_bytes(), signature, body)?;
+        let digest: [u8; 32] = Sha256::digest(body).into();
+        if let Some((id, kind)) = lock(&self.seen).by_body(&digest) {
+            return Ok(Delivery { id, kind, duplicate: true, notices: Vec::new() });
+        }
         let event: WebhookEvent =
             serde_json::from_slice(body).map_err(|e| WebhookError::Malformed { message: e.to_string() })?;
         if lock(&self.seen).ids.contains(&event.id) {
             return Ok(Delivery { id: event.id, kind: event.kind, duplicate: true, notices: Vec::new() });
         }
         let notices = self.notices(&event).await?;
-        lock(&self.seen).insert(&event.id);
+        lock(&self.seen).insert(&event.id, &event.kind, digest);
         Ok(Delivery { id: event.id, kind: event.kind, duplicate: false, notices })
     }
 
@@ -378,13 +403,42 @@ mod tests {
         assert_eq!(decode_hex("-0"), None);
     }
 
+    #[tokio::test]
+    async fn a_replayed_body_is_known_before_it_is_parsed() {
+        let circleci = crate::CircleCiBuilder::new()
+            .with_token("t")
+            .with_project_slug("gh/acme/atlas")
+            .with_base_url("http://127.0.0.1:9")
+            .build()
+            .unwrap();
+        let receiver = circleci.webhook_receiver("s3cret");
+        let body = b"not json at all";
+        let sign = |body: &[u8]| {
+            let mut mac = Hmac::<Sha256>::new_from_slice(b"s3cret").unwrap();
+            mac.update(body);
+            let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            format!("v1={hex}")
+        };
+        let signature = sign(body);
+        assert!(matches!(receiver.receive(Some(&signature), body).await, Err(WebhookError::Malformed { .. })));
+        // Had this body been handled before (as delivery d-1), its replay is
+        // answered from the digest: the body is never parsed again.
+        lock(&receiver.seen).insert("d-1", "job-completed", Sha256::digest(body).into());
+        let replay = receiver.receive(Some(&signature), body).await.unwrap();
+        assert_eq!((replay.id.as_str(), replay.kind.as_str(), replay.duplicate), ("d-1", "job-completed", true));
+        assert!(replay.notices.is_empty());
+    }
+
     #[test]
     fn the_dedup_set_is_bounded() {
-        let mut seen = Seen { order: VecDeque::new(), ids: HashSet::new(), capacity: 2 };
+        let mut seen = Seen::new(2);
+        let digest = |id: &str| -> [u8; 32] { Sha256::digest(id.as_bytes()).into() };
         for id in ["a", "b", "a", "c"] {
-            seen.insert(id);
+            seen.insert(id, "job-completed", digest(id));
         }
         assert!(!seen.ids.contains("a"));
         assert!(seen.ids.contains("b") && seen.ids.contains("c"));
+        assert_eq!(seen.by_body(&digest("a")), None, "a's body is forgotten with its id");
+        assert_eq!(seen.by_body(&digest("c")), Some(("c".into(), "job-completed".into())));
     }
 }
