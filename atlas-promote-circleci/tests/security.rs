@@ -5,7 +5,6 @@
 
 mod common;
 
-
 use atlas_promote_circleci::webhook::WebhookError;
 use atlas_promote_core::testkit::CapturedLogs;
 use atlas_promote_core::{ApprovalSource, CheckQuery, CheckSource, CiProvider, RunId};
