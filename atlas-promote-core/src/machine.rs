@@ -414,10 +414,11 @@ impl Promotion {
     ///
     /// On error the promotion is unchanged.
     pub fn apply(&mut self, event: Event, policy: &Policy, now: DateTime<Utc>) -> Result<Vec<Action>, TransitionError> {
-        let mut next = self.clone();
-        let actions = next.transition(event, policy, now)?;
-        *self = next;
-        Ok(actions)
+        // A transition changes only these; the candidate and its `seq` stay as they are.
+        let saved = (self.state.clone(), self.attempts.clone(), self.approvals_requested.clone());
+        self.transition(event, policy, now).inspect_err(|_| {
+            (self.state, self.attempts, self.approvals_requested) = saved;
+        })
     }
 
     fn refuse(&self, event: &Event, reason: impl Into<String>) -> TransitionError {

@@ -232,7 +232,12 @@ impl Tick {
 
     /// Note that `writes` are about to be committed.
     fn writing(&mut self, writes: &[Write]) {
-        self.written.extend(writes.iter().map(|w| w.key().to_owned()));
+        for write in writes {
+            // Most keys are written again and again: copy each once.
+            if !self.written.contains(write.key()) {
+                self.written.insert(write.key().to_owned());
+            }
+        }
     }
 
     fn wake(&mut self, at: DateTime<Utc>) {
@@ -505,26 +510,28 @@ impl Promoter {
         now: DateTime<Utc>,
         tick: &mut Tick,
     ) -> Result<()> {
-        let promotion = record.value.promotion.clone();
-        if matches!(promotion.state, State::Live { .. }) {
+        if matches!(record.value.promotion.state, State::Live { .. }) {
+            let before = record.value.promotion.state.clone();
             self.monitor(&mut record, now, tick).await?;
-            if record.value.promotion.state != promotion.state {
+            if record.value.promotion.state != before {
                 // The monitor rolled it back; the next tick takes it from there.
                 return Ok(());
             }
         }
-        if let Some(by) = self.superseded_by(&record.key, &promotion, snapshot) {
+        if let Some(by) = self.superseded_by(&record.key, &record.value.promotion, snapshot) {
             let reason = format!("{by} is newer and heads for the same stages; only the newest moves on");
             let event = Event::Superseded { by: by.to_owned(), reason };
             return self.transition(record, event, now, Extra::default(), tick).await.map(|_| ());
         }
         let Some(target) = self.target(&record.value) else { return Ok(()) };
-        let from = promotion.state.stage().to_owned();
-        let gate = self.policy.gate(&from, &target.name)?;
-        let reads = self.decision_reads(target, &promotion.candidate.sha).await?;
+        let promotion = &record.value.promotion;
+        let sha = promotion.candidate.sha.clone();
+        let from = promotion.state.stage();
+        let gate = self.policy.gate(from, &target.name)?;
+        let reads = self.decision_reads(target, &sha).await?;
         let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
         let decision = gate.evaluate(&evidence, now);
-        tracing::debug!(sha = %promotion.candidate.sha, from = %from, to = %target.name, verdict = %decision.verdict, "gate evaluated");
+        tracing::debug!(sha = %sha, from = %from, to = %target.name, verdict = %decision.verdict, "gate evaluated");
         tick.decisions.push(decision.clone());
         if let Verdict::Wait { until } = decision.verdict {
             tick.wake(until);
@@ -533,30 +540,30 @@ impl Promoter {
             // A pull request enters trunk by being merged, not by the engine.
             return Ok(());
         }
-        let env_key = records::environment_key(&target.name, &promotion.candidate);
         if reads.hold.value.is_some() {
             return Ok(());
         }
         if !decision.is_allowed() {
             let event = Event::GateDecided { decision, flush_required: false };
-            let mut trial = promotion.clone();
+            let was_active = !promotion.state.is_ended();
+            let actions = record.value.promotion.apply(event, &self.policy, now)?;
             // Most blocked decisions change nothing: then there is nothing to store.
-            if trial.apply(event.clone(), &self.policy, now)?.is_empty() {
+            if actions.is_empty() {
                 return Ok(());
             }
-            return self.transition(record, event, now, Extra::default(), tick).await.map(|_| ());
+            return self.commit_transition(record, was_active, actions, now, Extra::default(), tick).await.map(|_| ());
         }
+        let env_key = records::environment_key(&target.name, &promotion.candidate);
         let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
         if env.value.in_flight.as_ref().is_some_and(|k| *k != record.key) {
             tick.wake(now + self.poll);
             return Ok(());
         }
-        let sha = &promotion.candidate.sha;
-        let flush = self.flush_reason(target, &env.value, sha).await?;
+        let flush = self.flush_reason(target, &env.value, &sha).await?;
         env.value.in_flight = Some(record.key.clone());
-        let mut writes = vec![env.write()?];
-        writes.extend(reads.writes()?);
-        let mut extra = Extra::writes(writes);
+        let mut extra = Extra::default();
+        extra.put(env)?;
+        reads.put_into(&mut extra)?;
         if let Some(why) = &flush {
             extra.then.push(AuditEntry {
                 at: now,
@@ -584,9 +591,26 @@ impl Promoter {
     ) -> Result<Versioned<PromotionRecord>> {
         let was_active = !record.value.promotion.state.is_ended();
         let actions = record.value.promotion.apply(event, &self.policy, now)?;
+        self.commit_transition(record, was_active, actions, now, extra, tick).await
+    }
+
+    /// Commit a transition already applied to `record` (which was active
+    /// before it if `was_active`) that produced `actions`, as
+    /// [`transition`](Self::transition) does.
+    async fn commit_transition(
+        &self,
+        mut record: Versioned<PromotionRecord>,
+        was_active: bool,
+        actions: Vec<Action>,
+        now: DateTime<Utc>,
+        extra: Extra,
+        tick: &mut Tick,
+    ) -> Result<Versioned<PromotionRecord>> {
         record.value.owner = self.id.clone();
         record.value.owned_at = now;
         let mut writes = vec![record.write()?];
+        // Where `extra`'s writes start among the commit's.
+        let offset = writes.len();
         writes.extend(extra.writes);
         let is_active = !record.value.promotion.state.is_ended();
         let changed = (was_active != is_active).then_some((record.key.as_str(), is_active));
@@ -603,6 +627,11 @@ impl Promoter {
         let versions = self.store.commit(writes, audit).await?;
         record.version = versions.first().copied();
         self.decoded.remember(&record);
+        for (index, (key, value)) in extra.keep {
+            if let Some(&version) = versions.get(offset + index) {
+                self.decoded.keep(key, version, value);
+            }
+        }
         for action in actions.into_iter().filter(|a| !matches!(a, Action::Audit(_))) {
             self.perform(action, now, tick).await?;
         }
@@ -705,8 +734,10 @@ impl Promoter {
         };
         let env_key = records::environment_key(&stage, &record.value.promotion.candidate);
         let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
-        let mut promotion = record.value.promotion.clone();
-        promotion.apply(event.clone(), &self.policy, now)?;
+        let was_active = !record.value.promotion.state.is_ended();
+        let mut record = record;
+        let actions = record.value.promotion.apply(event, &self.policy, now)?;
+        let promotion = &record.value.promotion;
         let mut extra = Extra::default();
         match &promotion.state {
             State::Flushing { .. } | State::Live { .. } if deploying => {
@@ -726,8 +757,8 @@ impl Promoter {
             }
             _ => env.value.in_flight = None,
         }
-        extra.writes.insert(0, env.write()?);
-        let record = self.transition(record, event, now, extra, tick).await?;
+        extra.put_first(env)?;
+        let record = self.commit_transition(record, was_active, actions, now, extra, tick).await?;
         if matches!(record.value.promotion.state, State::Flushing { run: None, .. }) {
             return Box::pin(self.start_run(record, now, tick)).await;
         }
@@ -753,15 +784,9 @@ impl Promoter {
         let reason = format!("{by} went live in {stage}");
         let actions = old.value.promotion.apply(Event::Superseded { by: by.to_owned(), reason }, &self.policy, now)?;
         // After the new candidate's deploy, in the audit log.
-        Ok((
-            Extra {
-                writes: vec![old.write()?],
-                then: audit_entries(actions),
-                ended: vec![old.key.clone()],
-                ..Extra::default()
-            },
-            true,
-        ))
+        let mut extra = Extra { then: audit_entries(actions), ended: vec![old.key.clone()], ..Extra::default() };
+        extra.put(old)?;
+        Ok((extra, true))
     }
 
     /// Why `sha` needs a flush run after its deploy into `target`, if it
@@ -880,6 +905,15 @@ impl DecisionReads {
         }
         Ok(writes)
     }
+
+    /// Add [`writes`](Self::writes) to `extra`, the documents kept as decoded once committed.
+    fn put_into(self, extra: &mut Extra) -> Result<()> {
+        extra.put(self.hold)?;
+        if let Some(approvals) = self.approvals {
+            extra.put(approvals)?;
+        }
+        Ok(())
+    }
 }
 
 impl Promoter {
@@ -906,11 +940,34 @@ pub(crate) struct Extra {
     then: Vec<AuditEntry>,
     /// Keys of other promotions that end with this commit (their writes are among `writes`).
     ended: Vec<String>,
+    /// Documents among `writes` (by index) to keep as decoded once committed.
+    keep: Vec<(usize, Kept)>,
 }
+
+/// A written document's key and value, to keep as decoded at the version committed.
+type Kept = (String, Arc<dyn std::any::Any + Send + Sync>);
 
 impl Extra {
     fn writes(writes: Vec<Write>) -> Self {
         Self { writes, ..Self::default() }
+    }
+
+    /// Write `record` (after the writes so far); once committed, its value
+    /// is what a read of it at the new version decodes.
+    fn put<T: serde::Serialize + Send + Sync + 'static>(&mut self, record: Versioned<T>) -> Result<()> {
+        self.writes.push(record.write()?);
+        self.keep.push((self.writes.len() - 1, (record.key, Arc::new(record.value))));
+        Ok(())
+    }
+
+    /// Write `record` before the writes so far, as [`put`](Self::put) does.
+    fn put_first<T: serde::Serialize + Send + Sync + 'static>(&mut self, record: Versioned<T>) -> Result<()> {
+        self.writes.insert(0, record.write()?);
+        for (index, _) in &mut self.keep {
+            *index += 1;
+        }
+        self.keep.insert(0, (0, (record.key, Arc::new(record.value))));
+        Ok(())
     }
 }
 

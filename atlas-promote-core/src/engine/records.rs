@@ -217,11 +217,17 @@ impl Decoded {
     /// a commit that wrote it at that version succeeded.
     pub(crate) fn remember<T: Clone + Send + Sync + 'static>(&self, record: &Versioned<T>) {
         let Some(version) = record.version else { return };
+        self.keep(record.key.clone(), version, Arc::new(record.value.clone()));
+    }
+
+    /// Keep `value` as the decoded document at `key` and `version`: call it
+    /// once a commit that wrote it at that version succeeded.
+    pub(crate) fn keep(&self, key: String, version: u64, value: Arc<dyn Any + Send + Sync>) {
         let mut map = self.lock();
         if map.len() >= DECODED_LIMIT {
             map.clear();
         }
-        map.insert(record.key.clone(), (version, Arc::new(record.value.clone())));
+        map.insert(key, (version, value));
     }
 
     /// The document at `key`, decoded, or its default when absent.

@@ -1,7 +1,7 @@
 //! Versioned documents with all-or-nothing commits: the part of a
 //! [`StateStore`](crate::StateStore) that the in-memory and file stores share.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -76,16 +76,26 @@ impl Table {
     /// versions. Returns each write's new version; a delete's version is the
     /// tombstone's.
     pub(crate) fn commit(&mut self, writes: Vec<Write>) -> Result<Vec<u64>> {
-        let mut pending: HashMap<&str, (u64, bool)> = HashMap::new();
+        // Each write's key, new version and whether the key existed (as a
+        // document or a tombstone) before this commit. A commit writes a
+        // handful of keys: a list is cheaper to search than a map.
+        let mut pending: Vec<(&str, u64, bool)> = Vec::with_capacity(writes.len());
         let mut versions = Vec::with_capacity(writes.len());
+        let mut existed = Vec::with_capacity(writes.len());
         for write in &writes {
             let key = write.key();
-            let (version, live) = pending
-                .get(key)
-                .copied()
-                .or_else(|| self.documents.get(key).map(|d| (d.version, true)))
-                .or_else(|| self.tombstones.get(key).map(|v| (*v, false)))
-                .unwrap_or((0, false));
+            let earlier = pending.iter().rev().find(|(k, ..)| *k == key);
+            let (version, live, was) = match earlier {
+                Some(&(_, version, live)) => (version, live, Existed::Earlier),
+                None => match self.documents.get(key) {
+                    Some(d) => (d.version, true, Existed::Document),
+                    None => match self.tombstones.get(key) {
+                        Some(v) => (*v, false, Existed::Tombstone),
+                        None => (0, false, Existed::No),
+                    },
+                },
+            };
+            existed.push(was);
             let found = live.then_some(version);
             let (expected, live_after) = match write {
                 Write::Put { expected, .. } => (*expected, true),
@@ -98,23 +108,49 @@ impl Table {
                 what: format!("write of {key}"),
                 message: "the document's version cannot grow any more".into(),
             })?;
-            pending.insert(key, (next, live_after));
+            pending.push((key, next, live_after));
             versions.push(next);
         }
-        for (write, version) in writes.into_iter().zip(&versions) {
+        for ((write, version), existed) in writes.into_iter().zip(&versions).zip(existed) {
+            let version = *version;
             match write {
                 Write::Put { key, value, .. } => {
-                    self.tombstones.remove(&key);
-                    self.documents.insert(key, Document { version: *version, value });
+                    if existed == Existed::Document
+                        && let Some(d) = self.documents.get_mut(&key)
+                    {
+                        // The common case, a document replaced: one search, and the key kept.
+                        *d = Document { version, value };
+                        continue;
+                    }
+                    if existed != Existed::No {
+                        self.tombstones.remove(&key);
+                    }
+                    self.documents.insert(key, Document { version, value });
                 }
                 Write::Delete { key, .. } => {
-                    self.documents.remove(&key);
-                    self.tombstones.insert(key, *version);
+                    if existed != Existed::No {
+                        self.documents.remove(&key);
+                    }
+                    self.tombstones.insert(key, version);
                 }
             }
         }
         Ok(versions)
     }
+}
+
+/// Where a written key was when its write was checked: what applying it
+/// needs to look at (a key is never both a document and a tombstone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Existed {
+    /// An earlier write of the same commit wrote it: it may be anywhere now.
+    Earlier,
+    /// A document.
+    Document,
+    /// A tombstone.
+    Tombstone,
+    /// Nowhere.
+    No,
 }
 
 fn document(key: &str, d: &Document) -> backend::Document {
