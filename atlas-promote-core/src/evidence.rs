@@ -43,6 +43,7 @@ pub struct Candidate {
     pub authors: Vec<Person>,
     /// When the candidate was created (merged, or built).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(serialize_with = "crate::instant::option::serialize")]
     pub created_at: Option<DateTime<Utc>>,
     /// The image built from it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,6 +210,7 @@ pub struct ApprovalRecord {
     /// Approve, reject or withdraw.
     pub decision: ApprovalDecision,
     /// When.
+    #[serde(serialize_with = "crate::instant::serialize")]
     pub at: DateTime<Utc>,
 }
 

@@ -60,6 +60,7 @@ mod file;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod gate;
+mod instant;
 mod lint;
 pub mod machine;
 pub mod memory;

@@ -27,6 +27,7 @@ pub enum State {
         /// The review stage.
         stage: String,
         /// Since when.
+        #[serde(serialize_with = "crate::instant::serialize")]
         since: DateTime<Utc>,
     },
     /// Merged to trunk, waiting for the first environment.
@@ -34,6 +35,7 @@ pub enum State {
         /// The trunk stage.
         stage: String,
         /// When it was merged.
+        #[serde(serialize_with = "crate::instant::serialize")]
         at: DateTime<Utc>,
     },
     /// A deploy into `stage` is in flight.
@@ -47,6 +49,7 @@ pub enum State {
         /// Whether pipeline code changed, so a flush must follow.
         flush_required: bool,
         /// When the deploy was decided.
+        #[serde(serialize_with = "crate::instant::serialize")]
         since: DateTime<Utc>,
     },
     /// Deployed to `stage`; a flush run is in flight.
@@ -58,6 +61,7 @@ pub enum State {
         /// The CI run, once it is known.
         run: Option<RunId>,
         /// When the deploy succeeded.
+        #[serde(serialize_with = "crate::instant::serialize")]
         deployed_at: DateTime<Utc>,
     },
     /// Live in `stage`; waiting on the gate to the next stage (or, in the
@@ -66,10 +70,12 @@ pub enum State {
         /// The stage.
         stage: String,
         /// When the deploy succeeded.
+        #[serde(serialize_with = "crate::instant::serialize")]
         deployed_at: DateTime<Utc>,
         /// Whether a flush was required.
         flush_required: bool,
         /// When the flush succeeded.
+        #[serde(serialize_with = "crate::instant::option::serialize")]
         flushed_at: Option<DateTime<Utc>>,
     },
     /// The deploy or flush into `stage` failed.
@@ -83,6 +89,7 @@ pub enum State {
         /// What failed, as a sentence.
         reason: String,
         /// When.
+        #[serde(serialize_with = "crate::instant::serialize")]
         at: DateTime<Utc>,
     },
     /// A newer candidate took its place.
@@ -94,6 +101,7 @@ pub enum State {
         /// Why, as a sentence.
         reason: String,
         /// When.
+        #[serde(serialize_with = "crate::instant::serialize")]
         at: DateTime<Utc>,
     },
     /// It was rolled back out of `stage`.
@@ -103,6 +111,7 @@ pub enum State {
         /// Why.
         reason: String,
         /// When.
+        #[serde(serialize_with = "crate::instant::serialize")]
         at: DateTime<Utc>,
     },
 }

@@ -69,6 +69,7 @@ pub struct PromotionRecord {
     /// The engine instance that committed the last transition.
     pub owner: String,
     /// When it did.
+    #[serde(serialize_with = "crate::instant::serialize")]
     pub owned_at: DateTime<Utc>,
 }
 
@@ -80,6 +81,7 @@ pub struct Hold {
     /// Why.
     pub reason: String,
     /// Since when.
+    #[serde(serialize_with = "crate::instant::serialize")]
     pub at: DateTime<Utc>,
 }
 
@@ -113,6 +115,7 @@ pub struct EnvironmentRecord {
     /// The promotion whose deploy or flush is in flight here.
     pub in_flight: Option<String>,
     /// Monitored results that finished at or before this instant have been acted on.
+    #[serde(serialize_with = "crate::instant::option::serialize")]
     pub monitored_until: Option<DateTime<Utc>>,
 }
 
