@@ -521,7 +521,9 @@ impl Promoter {
         if let Some(by) = self.superseded_by(&record.key, &record.value.promotion, snapshot) {
             let reason = format!("{by} is newer and heads for the same stages; only the newest moves on");
             let event = Event::Superseded { by: by.to_owned(), reason };
-            return self.transition(record, event, now, Extra::default(), tick).await.map(|_| ());
+            let record = self.transition(record, event, now, Extra::default(), tick).await?;
+            self.decoded.keep_record(record);
+            return Ok(());
         }
         let Some(target) = self.target(&record.value) else { return Ok(()) };
         let promotion = &record.value.promotion;
@@ -551,7 +553,9 @@ impl Promoter {
             if actions.is_empty() {
                 return Ok(());
             }
-            return self.commit_transition(record, was_active, actions, now, Extra::default(), tick).await.map(|_| ());
+            let record = self.commit_transition(record, was_active, actions, now, Extra::default(), tick).await?;
+            self.decoded.keep_record(record);
+            return Ok(());
         }
         let env_key = records::environment_key(&target.name, &promotion.candidate);
         let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
@@ -581,6 +585,11 @@ impl Promoter {
     /// Apply `event`, commit the new state (with `extra` writes and audit
     /// entries, and those the event produced) and only then perform the
     /// non-audit actions.
+    ///
+    /// The record returned is not yet kept decoded: a transition is mostly
+    /// followed by another (decided, started, succeeded), so whoever ends
+    /// the chain keeps it ([`records::Decoded::keep_record`]), once. One
+    /// not kept is read from the store again: slower, never stale.
     async fn transition(
         &self,
         mut record: Versioned<PromotionRecord>,
@@ -606,7 +615,9 @@ impl Promoter {
         extra: Extra,
         tick: &mut Tick,
     ) -> Result<Versioned<PromotionRecord>> {
-        record.value.owner = self.id.clone();
+        if record.value.owner != self.id {
+            record.value.owner = self.id.clone();
+        }
         record.value.owned_at = now;
         let mut writes = vec![record.write()?];
         // Where `extra`'s writes start among the commit's.
@@ -618,7 +629,13 @@ impl Promoter {
             writes.extend(self.index_write(key, active).await?);
         }
         let mut audit = extra.audit;
-        audit.extend(audit_entries(actions.clone()));
+        let mut rest = Vec::new();
+        for action in actions {
+            match action {
+                Action::Audit(entry) => audit.push(entry),
+                action => rest.push(action),
+            }
+        }
         audit.extend(extra.then);
         for entry in &audit {
             tick.actions.push(Action::Audit(entry.clone()));
@@ -626,13 +643,12 @@ impl Promoter {
         tick.writing(&writes);
         let versions = self.store.commit(writes, audit).await?;
         record.version = versions.first().copied();
-        self.decoded.remember(&record);
         for (index, (key, value)) in extra.keep {
             if let Some(&version) = versions.get(offset + index) {
                 self.decoded.keep(key, version, value);
             }
         }
-        for action in actions.into_iter().filter(|a| !matches!(a, Action::Audit(_))) {
+        for action in rest {
             self.perform(action, now, tick).await?;
         }
         Ok(record)
@@ -657,12 +673,16 @@ impl Promoter {
     /// Start the run a promotion waits for: find it by its idempotency key
     /// (it may have started before a crash), else trigger it.
     async fn start_run(&self, record: Versioned<PromotionRecord>, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
-        let Some(request) = record.value.promotion.pending_run(&self.policy) else { return Ok(()) };
+        let Some(request) = record.value.promotion.pending_run(&self.policy) else {
+            self.decoded.keep_record(record);
+            return Ok(());
+        };
         let mut record = record;
         let expires = record.value.owned_at + self.lease;
         if record.value.owner != self.id && now < expires {
             // Another engine decided this step and is starting it.
             tick.wake(expires);
+            self.decoded.keep_record(record);
             return Ok(());
         }
         if record.value.owner != self.id || now >= expires {
@@ -676,7 +696,6 @@ impl Promoter {
             tick.writing(&writes);
             let versions = self.store.commit(writes, Vec::new()).await?;
             record.version = versions.first().copied();
-            self.decoded.remember(&record);
         }
         let run = match self.ci.find(&request.key).await? {
             Some(run) => run,
@@ -698,7 +717,10 @@ impl Promoter {
     async fn follow_run(&self, record: Versioned<PromotionRecord>, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
         let run_id = match &record.value.promotion.state {
             State::Deploying { run: Some(run), .. } | State::Flushing { run: Some(run), .. } => run.clone(),
-            _ => return Ok(()),
+            _ => {
+                self.decoded.keep_record(record);
+                return Ok(());
+            }
         };
         let run = self.ci.status(&run_id).await?;
         self.settle(record, run, now, tick).await
@@ -715,7 +737,10 @@ impl Promoter {
         let (stage, deploying) = match &record.value.promotion.state {
             State::Deploying { stage, .. } => (stage.clone(), true),
             State::Flushing { stage, .. } => (stage.clone(), false),
-            _ => return Ok(()),
+            _ => {
+                self.decoded.keep_record(record);
+                return Ok(());
+            }
         };
         let at = run.finished_at.unwrap_or(now);
         let event = match (&run.status, deploying) {
@@ -729,6 +754,7 @@ impl Promoter {
             }
             _ => {
                 tick.wake(now + self.poll);
+                self.decoded.keep_record(record);
                 return Ok(());
             }
         };
@@ -762,6 +788,7 @@ impl Promoter {
         if matches!(record.value.promotion.state, State::Flushing { run: None, .. }) {
             return Box::pin(self.start_run(record, now, tick)).await;
         }
+        self.decoded.keep_record(record);
         Ok(())
     }
 

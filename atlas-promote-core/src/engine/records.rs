@@ -184,23 +184,20 @@ impl Decoded {
         self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn cached<T: Clone + 'static>(&self, key: &str, version: u64) -> Option<T> {
-        let map = self.lock();
-        let (v, value) = map.get(key)?;
-        if *v == version { value.downcast_ref::<T>().cloned() } else { None }
-    }
-
     /// The document at `key`, decoded.
     pub(crate) async fn get<T>(&self, store: &dyn StateStore, key: &str) -> Result<Option<Versioned<T>>>
     where
         T: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        let known = self.lock().get(key).map(|(version, _)| *version);
+        let known = self.lock().get(key).map(|(version, value)| (*version, Arc::clone(value)));
         let doc = match known {
-            Some(version) => match store.get_if_changed(key, version).await? {
-                Fetched::Unchanged => match self.cached::<T>(key, version) {
-                    Some(value) => return Ok(Some(Versioned { key: key.to_owned(), version: Some(version), value })),
-                    // Replaced meanwhile, or read as another type: read it whole.
+            Some((version, value)) => match store.get_if_changed(key, version).await? {
+                Fetched::Unchanged => match value.downcast_ref::<T>() {
+                    Some(value) => {
+                        let value = value.clone();
+                        return Ok(Some(Versioned { key: key.to_owned(), version: Some(version), value }));
+                    }
+                    // Read as another type: read it whole.
                     None => store.get(key).await?,
                 },
                 Fetched::Current(doc) => doc,
@@ -221,6 +218,12 @@ impl Decoded {
     pub(crate) fn remember<T: Clone + Send + Sync + 'static>(&self, record: &Versioned<T>) {
         let Some(version) = record.version else { return };
         self.keep(record.key.clone(), version, Arc::new(record.value.clone()));
+    }
+
+    /// [`remember`](Self::remember) `record`, without copying it.
+    pub(crate) fn keep_record<T: Send + Sync + 'static>(&self, record: Versioned<T>) {
+        let Some(version) = record.version else { return };
+        self.keep(record.key, version, Arc::new(record.value));
     }
 
     /// Keep `value` as the decoded document at `key` and `version`: call it
