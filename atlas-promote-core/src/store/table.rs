@@ -1,7 +1,7 @@
 //! Versioned documents with all-or-nothing commits: the part of a
 //! [`StateStore`](crate::StateStore) that the in-memory and file stores share.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -27,12 +27,19 @@ pub(crate) struct Slot {
 /// walks only the documents that exist, however many were deleted under it
 /// (the engine deletes a marker each time a promotion ends). On disk both
 /// are one map of key → [`Slot`], as before.
+///
+/// Documents are found by hashing their key: keys share long prefixes
+/// (`promotion/trunk/…`), which a search of an ordered map compares again
+/// at every step, and every read and write looks one up. The keys are also
+/// kept in order, for listing a prefix.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Table {
     /// The documents that exist.
-    documents: BTreeMap<String, Document>,
+    documents: HashMap<String, Document>,
+    /// The keys of `documents`, in order.
+    names: BTreeSet<String>,
     /// Deleted keys, and the version of their deletion.
-    tombstones: BTreeMap<String, u64>,
+    tombstones: HashMap<String, u64>,
 }
 
 /// A document's version and content.
@@ -55,10 +62,10 @@ impl Table {
     }
 
     pub(crate) fn list(&self, prefix: &str) -> Vec<backend::Document> {
-        self.documents
+        self.names
             .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
-            .take_while(|(key, _)| key.starts_with(prefix))
-            .map(|(key, d)| document(key, d))
+            .take_while(|key| key.starts_with(prefix))
+            .filter_map(|key| self.documents.get(key).map(|d| document(key, d)))
             .collect()
     }
 
@@ -115,21 +122,22 @@ impl Table {
             let version = *version;
             match write {
                 Write::Put { key, value, .. } => {
-                    if existed == Existed::Document
+                    if matches!(existed, Existed::Document | Existed::Earlier)
                         && let Some(d) = self.documents.get_mut(&key)
                     {
-                        // The common case, a document replaced: one search, and the key kept.
+                        // The common case, a document replaced: the key is kept.
                         *d = Document { version, value };
                         continue;
                     }
                     if existed != Existed::No {
                         self.tombstones.remove(&key);
                     }
+                    self.names.insert(key.clone());
                     self.documents.insert(key, Document { version, value });
                 }
                 Write::Delete { key, .. } => {
-                    if existed != Existed::No {
-                        self.documents.remove(&key);
+                    if existed != Existed::No && self.documents.remove(&key).is_some() {
+                        self.names.remove(&key);
                     }
                     self.tombstones.insert(key, version);
                 }
@@ -187,6 +195,7 @@ impl<'de> Deserialize<'de> for Table {
             if slot.deleted {
                 table.tombstones.insert(key, slot.version);
             } else {
+                table.names.insert(key.clone());
                 table.documents.insert(key, Document { version: slot.version, value: slot.value });
             }
         }
