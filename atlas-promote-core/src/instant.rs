@@ -45,11 +45,15 @@ impl Serialize for Instant<'_> {
 /// `at` as chrono's RFC 3339 text (`SecondsFormat::AutoSi`, `Z`), written
 /// into `buffer`; `None` for a year outside 0..=9999 (left to chrono).
 fn format<'b>(at: &DateTime<Utc>, buffer: &'b mut [u8; LONGEST]) -> Option<&'b str> {
-    let year = at.year();
+    // In UTC the local time is the UTC time, stored as it is (a DateTime's
+    // field accessors compute the local time anew for each field).
+    let naive = at.naive_utc();
+    let (date, time) = (naive.date(), naive.time());
+    let year = date.year();
     if !(0..=9999).contains(&year) {
         return None;
     }
-    let (mut second, mut nano) = (at.second(), at.nanosecond());
+    let (mut second, mut nano) = (time.second(), time.nanosecond());
     if nano >= 1_000_000_000 {
         // A leap second: chrono writes it as second 60.
         second += 1;
@@ -57,13 +61,13 @@ fn format<'b>(at: &DateTime<Utc>, buffer: &'b mut [u8; LONGEST]) -> Option<&'b s
     }
     put(buffer, 0, year as u32, 4);
     buffer[4] = b'-';
-    put(buffer, 5, at.month(), 2);
+    put(buffer, 5, date.month(), 2);
     buffer[7] = b'-';
-    put(buffer, 8, at.day(), 2);
+    put(buffer, 8, date.day(), 2);
     buffer[10] = b'T';
-    put(buffer, 11, at.hour(), 2);
+    put(buffer, 11, time.hour(), 2);
     buffer[13] = b':';
-    put(buffer, 14, at.minute(), 2);
+    put(buffer, 14, time.minute(), 2);
     buffer[16] = b':';
     put(buffer, 17, second, 2);
     let mut end = 19;
