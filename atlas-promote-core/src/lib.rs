@@ -61,6 +61,7 @@ mod file;
 pub mod fuzz;
 pub mod gate;
 mod instant;
+mod key_hash;
 mod lint;
 pub mod machine;
 pub mod memory;

@@ -14,7 +14,6 @@ mod operate;
 mod plan;
 pub mod records;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -28,6 +27,7 @@ use crate::backend::{AuditEntry, Notice, Run, RunStatus, Write};
 use crate::decision::{Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::evidence::Origin;
+use crate::key_hash::KeySet;
 use crate::machine::{Action, Event, Promotion, State};
 use crate::policy::{Policy, Stage};
 
@@ -215,7 +215,7 @@ pub struct Tick {
     /// Candidates the engine could not move this time, and why; the others moved on.
     pub failures: Vec<(String, Error)>,
     /// Keys this tick wrote (or tried to): what it read of them before is stale.
-    written: HashSet<String>,
+    written: KeySet<String>,
 }
 
 impl Tick {
@@ -226,7 +226,7 @@ impl Tick {
             decisions: Vec::new(),
             actions: Vec::new(),
             failures: Vec::new(),
-            written: HashSet::new(),
+            written: KeySet::default(),
         }
     }
 

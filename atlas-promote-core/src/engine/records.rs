@@ -2,7 +2,6 @@
 //! typed access to them.
 
 use std::any::Any;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -11,6 +10,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use crate::backend::{Document, Fetched, StateStore, Write};
 use crate::error::{Error, Result};
 use crate::evidence::{ApprovalRecord, Candidate, Origin};
+use crate::key_hash::KeyMap;
 use crate::machine::Promotion;
 use crate::policy::Person;
 
@@ -166,7 +166,7 @@ pub(crate) struct Decoded {
 }
 
 /// Key → (version, the decoded value).
-type DecodedMap = HashMap<String, (u64, Arc<dyn Any + Send + Sync>)>;
+type DecodedMap = KeyMap<String, (u64, Arc<dyn Any + Send + Sync>)>;
 
 /// Past this many documents the cache starts again from empty: an engine
 /// rereads its active promotions and their environments, a few dozen

@@ -1,12 +1,13 @@
 //! Versioned documents with all-or-nothing commits: the part of a
 //! [`StateStore`](crate::StateStore) that the in-memory and file stores share.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::backend::{self, Write};
 use crate::error::{Error, Result};
+use crate::key_hash::KeyMap;
 
 /// One key's latest version, as stored on disk. A deleted key keeps its
 /// version (a tombstone) so that re-creating it continues the numbering: a
@@ -35,11 +36,11 @@ pub(crate) struct Slot {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct Table {
     /// The documents that exist.
-    documents: HashMap<String, Document>,
+    documents: KeyMap<String, Document>,
     /// The keys of `documents`, in order.
     names: BTreeSet<String>,
     /// Deleted keys, and the version of their deletion.
-    tombstones: HashMap<String, u64>,
+    tombstones: KeyMap<String, u64>,
 }
 
 /// A document's version and content.
