@@ -50,13 +50,20 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     /// The key of attempt `attempt` of the `kind` run of `sha` in `stage`.
     pub fn new(sha: &str, stage: &str, kind: RunKind, attempt: u32) -> Self {
-        let clean = |s: &str, max: usize| -> String {
-            s.chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-                .take(max)
-                .collect()
+        // Built in place: a trigger's key is made again each time its run is looked for.
+        let mut key = String::with_capacity(100);
+        let mut clean = |s: &str, max: usize| {
+            for c in s.chars().take(max) {
+                key.push(if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' });
+            }
+            key.push('.');
         };
-        Self(format!("atlas.{}.{}.{kind}.{attempt}", clean(sha, 40), clean(stage, 40)))
+        clean("atlas", 5);
+        clean(sha, 40);
+        clean(stage, 40);
+        // Writing to a String cannot fail.
+        let _ = fmt::Write::write_fmt(&mut key, format_args!("{kind}.{attempt}"));
+        Self(key)
     }
 
     /// A key read back from a CI system; `None` unless it has the shape [`IdempotencyKey::new`] makes.
@@ -505,4 +512,32 @@ pub enum Notice {
         /// Backend-specific data needed to answer (e.g. a callback URL).
         reply_to: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idempotency_key_keeps_its_shape() {
+        // The shape keys had when CI systems stored them: a key must find the run it started.
+        let before = |sha: &str, stage: &str, kind: RunKind, attempt: u32| {
+            let clean = |s: &str, max: usize| -> String {
+                s.chars()
+                    .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                    .take(max)
+                    .collect()
+            };
+            format!("atlas.{}.{}.{kind}.{attempt}", clean(sha, 40), clean(stage, 40))
+        };
+        let long = "x".repeat(60);
+        for sha in ["9fceb02", "", "a.b/c d", "ünïcødé-sha_1", long.as_str()] {
+            for stage in ["prod", "", "eph/feature x", "stägé", long.as_str()] {
+                for (kind, attempt) in [(RunKind::Deploy, 1), (RunKind::Flush, 12), (RunKind::Deploy, u32::MAX)] {
+                    let key = IdempotencyKey::new(sha, stage, kind, attempt);
+                    assert_eq!(key.as_str(), before(sha, stage, kind, attempt));
+                }
+            }
+        }
+    }
 }

@@ -37,7 +37,7 @@ impl StoreApprovals {
         stored.value.records.push(record.clone());
         let versions = self.store.commit(vec![stored.write()?], vec![audit]).await?;
         stored.version = versions.first().copied();
-        self.decoded.remember(&stored);
+        self.decoded.keep_record(stored);
         Ok(())
     }
 }

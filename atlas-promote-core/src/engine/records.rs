@@ -17,9 +17,9 @@ use crate::policy::Person;
 /// The store key of a candidate's promotion document.
 pub fn promotion_key(candidate: &Candidate) -> String {
     match (candidate.origin, &candidate.branch) {
-        (Origin::Branch, Some(branch)) => format!("promotion/branch/{branch}/{}", candidate.sha),
-        (Origin::Branch, None) => format!("promotion/branch/{}", candidate.sha),
-        (Origin::Trunk, _) => format!("promotion/trunk/{}", candidate.sha),
+        (Origin::Branch, Some(branch)) => ["promotion/branch/", branch, "/", &candidate.sha].concat(),
+        (Origin::Branch, None) => ["promotion/branch/", &candidate.sha].concat(),
+        (Origin::Trunk, _) => ["promotion/trunk/", &candidate.sha].concat(),
     }
 }
 
@@ -27,8 +27,8 @@ pub fn promotion_key(candidate: &Candidate) -> String {
 /// exists once per branch: each branch's builds replace each other there.
 pub fn environment_key(stage: &str, candidate: &Candidate) -> String {
     match (candidate.origin, &candidate.branch) {
-        (Origin::Branch, Some(branch)) => format!("environment/{stage}/{branch}"),
-        _ => format!("environment/{stage}"),
+        (Origin::Branch, Some(branch)) => ["environment/", stage, "/", branch].concat(),
+        _ => ["environment/", stage].concat(),
     }
 }
 
@@ -44,17 +44,17 @@ pub const ACTIVE_INDEX: &str = "meta/active-index";
 
 /// The store key of the marker saying the promotion at `promotion_key` is active.
 pub fn active_key(promotion_key: &str) -> String {
-    format!("{ACTIVE_PREFIX}{promotion_key}")
+    [ACTIVE_PREFIX, promotion_key].concat()
 }
 
 /// The store key of an environment's hold (stop the line): one per stage.
 pub fn hold_key(stage: &str) -> String {
-    format!("hold/{stage}")
+    ["hold/", stage].concat()
 }
 
 /// The store key of the native approval records for (stage, sha).
 pub fn approvals_key(stage: &str, sha: &str) -> String {
-    format!("approvals/{stage}/{sha}")
+    ["approvals/", stage, "/", sha].concat()
 }
 
 /// A promotion as stored: the state machine's value, and which engine
@@ -209,18 +209,14 @@ impl Decoded {
             return Ok(None);
         };
         let record: Versioned<T> = decode(doc)?;
-        self.remember(&record);
+        if let Some(version) = record.version {
+            self.keep(record.key.clone(), version, Arc::new(record.value.clone()));
+        }
         Ok(Some(record))
     }
 
     /// Keep `record` as the decoded document at its version: call it once
     /// a commit that wrote it at that version succeeded.
-    pub(crate) fn remember<T: Clone + Send + Sync + 'static>(&self, record: &Versioned<T>) {
-        let Some(version) = record.version else { return };
-        self.keep(record.key.clone(), version, Arc::new(record.value.clone()));
-    }
-
-    /// [`remember`](Self::remember) `record`, without copying it.
     pub(crate) fn keep_record<T: Send + Sync + 'static>(&self, record: Versioned<T>) {
         let Some(version) = record.version else { return };
         self.keep(record.key, version, Arc::new(record.value));
