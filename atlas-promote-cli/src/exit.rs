@@ -41,7 +41,7 @@ impl Status {
     }
 }
 
-/// Why a command could not finish; printed to stderr after `error: `.
+/// Why a command could not finish; each line printed to stderr after `error: `.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Failure {
     /// Unusable input; the message names the file and the place.

@@ -22,8 +22,12 @@ fn main() -> ExitCode {
     let status = match run(cli.command, now, &mut std::io::stdout().lock()) {
         Ok(status) => status,
         Err(failure) => {
-            // Nothing better to do if stderr is gone too.
-            let _ = writeln!(std::io::stderr(), "error: {failure}");
+            // One `error: ` line per mistake (a policy file may have
+            // several). Nothing better to do if stderr is gone too.
+            let mut stderr = std::io::stderr().lock();
+            for line in failure.to_string().lines() {
+                let _ = writeln!(stderr, "error: {line}");
+            }
             failure.status()
         }
     };

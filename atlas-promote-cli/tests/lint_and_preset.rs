@@ -72,3 +72,21 @@ fn lint_of_a_missing_file_is_bad_input() {
     let run = atlas_promote(&["lint", "nope.toml"]);
     assert_bad_input(&run, &["nope.toml: cannot read"]);
 }
+
+#[test]
+fn lint_of_a_policy_with_several_mistakes_names_each_on_its_own_line() {
+    let policy = fixture("policy-three-mistakes.toml");
+    let run = atlas_promote(&["lint", &policy]);
+    assert_bad_input(
+        &run,
+        &[
+            &format!("error: {policy}:10:"),
+            "stage[1].approvals.require.developer",
+            &format!("error: {policy}:15:"),
+            "stage[2].windows[0]",
+            &format!("error: {policy}:17:"),
+            "stage[2].flush.paths[0]",
+        ],
+    );
+    assert_eq!(run.stderr.lines().count(), 3, "{}", run.stderr);
+}

@@ -5,6 +5,8 @@
 //! then validation checks the rules a shape cannot express (stage order,
 //! counts, globs, windows, freezes, …). Either step's mistake is reported as
 //! a [`PolicyError`] naming the file, the line and column, and the field.
+//! The parser stops at its first mistake; validation reports every one, in
+//! the order of the file ([`PolicyError::mistakes`]).
 
 use std::fmt;
 use std::path::Path;
@@ -24,7 +26,10 @@ use tree::{Pos, SpanTree};
 
 /// A policy file that could not be read, parsed or validated.
 ///
-/// Names the file, the place (line and column, 1-based, when known) and the field.
+/// Names the file, the place (line and column, 1-based, when known) and the
+/// field of its first mistake; the file's further mistakes, when validation
+/// found several, are in [`also`](Self::also), in the order of the file.
+/// `Display` writes each mistake on a line of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyError {
     /// The file (or the name given for a text).
@@ -40,10 +45,54 @@ pub struct PolicyError {
     pub field: Option<String>,
     /// What is wrong.
     pub message: String,
+    /// The file's other mistakes, after this one in the order of the file
+    /// (each with an empty `also`). Empty unless the file parsed and
+    /// validation found more than one mistake: a parser stops at its first.
+    pub also: Box<[PolicyError]>,
+}
+
+impl PolicyError {
+    /// Every mistake: this one, then [`also`](Self::also).
+    ///
+    /// ```
+    /// use atlas_promote_core::Policy;
+    ///
+    /// let text = r#"
+    /// name = "two mistakes"
+    ///
+    /// [[stage]]
+    /// name = "trunk"
+    /// kind = "trunk"
+    ///
+    /// [[stage]]
+    /// name = "prod"
+    /// kind = "environment"
+    /// checks = [{ name = "nightly", max_age = "0h" }]
+    /// approvals = { require = { product-owner = 0 } }
+    /// "#;
+    /// let err = Policy::from_toml_str(text, "two.toml").unwrap_err();
+    /// let lines: Vec<_> = err.mistakes().map(|m| m.line).collect();
+    /// assert_eq!(lines, [Some(11), Some(12)]);
+    /// assert_eq!(err.to_string().lines().count(), 2);
+    /// ```
+    pub fn mistakes(&self) -> impl Iterator<Item = &PolicyError> {
+        std::iter::once(self).chain(self.also.iter())
+    }
 }
 
 impl fmt::Display for PolicyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_one(f)?;
+        for mistake in self.also.iter() {
+            writeln!(f)?;
+            mistake.write_one(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl PolicyError {
+    fn write_one(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
@@ -95,6 +144,7 @@ impl Located {
             column: Some(self.pos.column),
             field: self.field,
             message: self.message,
+            also: Box::default(),
         }
     }
 }
@@ -104,23 +154,35 @@ fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
 }
 
-/// The first mistake (in the order of the file) of a parsed policy.
+/// A parsed policy, or every mistake validation finds in it, in the order of
+/// the file (mistakes at one place in the order they were found).
 fn validated(policy: Policy, tree: &SpanTree, file: &str) -> Result<Policy, PolicyError> {
-    let first = validate::validate(&policy)
+    let mut found: Vec<_> = validate::validate(&policy)
         .into_iter()
-        .map(|invalid| (tree.position_of(&invalid.path), invalid))
-        .min_by_key(|(pos, _)| *pos);
-    match first {
+        .map(|invalid| Located {
+            pos: tree.position_of(&invalid.path),
+            field: invalid.path.to_field(),
+            message: invalid.message,
+        })
+        .collect();
+    found.sort_by_key(|mistake| mistake.pos);
+    let mut mistakes = found.into_iter().map(|mistake| mistake.in_file(file));
+    match mistakes.next() {
         None => Ok(policy),
-        Some((pos, invalid)) => {
-            Err(Located { pos, field: invalid.path.to_field(), message: invalid.message }.in_file(file))
-        }
+        Some(first) => Err(PolicyError { also: mistakes.collect(), ..first }),
     }
 }
 
 impl PolicyError {
     fn whole_file(file: &str, message: impl Into<String>) -> Self {
-        Self { file: file.to_owned(), line: None, column: None, field: None, message: message.into() }
+        Self {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            field: None,
+            message: message.into(),
+            also: Box::default(),
+        }
     }
 }
 

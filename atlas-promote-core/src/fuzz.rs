@@ -60,7 +60,10 @@ fn located(result: Result<Policy, PolicyError>) -> Option<Policy> {
     match result {
         Ok(policy) => Some(policy),
         Err(e) => {
-            assert!(e.line.is_some_and(|l| l >= 1) && e.column.is_some_and(|c| c >= 1), "unlocated: {e}");
+            for mistake in e.mistakes() {
+                let located = mistake.line.is_some_and(|l| l >= 1) && mistake.column.is_some_and(|c| c >= 1);
+                assert!(located, "unlocated: {mistake}");
+            }
             let _ = e.to_string();
             None
         }

@@ -23,7 +23,14 @@ fn edit() -> impl Strategy<Value = (usize, usize, String)> {
 #[track_caller]
 fn assert_located(result: Result<Policy, atlas_promote_core::PolicyError>) {
     if let Err(err) = result {
-        assert!(err.line.is_some_and(|l| l >= 1) && err.column.is_some_and(|c| c >= 1), "{err}");
+        let mut previous = None;
+        for mistake in err.mistakes() {
+            assert!(mistake.line.is_some_and(|l| l >= 1) && mistake.column.is_some_and(|c| c >= 1), "{err}");
+            // in the order of the file
+            let place = (mistake.line, mistake.column);
+            assert!(previous <= Some(place), "{err}");
+            previous = Some(place);
+        }
     }
 }
 

@@ -303,13 +303,37 @@ fn a_monitor_must_name_its_check() {
 }
 
 #[test]
-fn the_first_mistake_in_the_file_is_reported() {
-    // Given two mistakes, the later one in a stage that comes first in the list
+fn every_mistake_is_reported_in_the_order_of_the_file() {
+    // Given three mistakes: approvals on the first stage (which nothing
+    // enters) whose rule names no role, then a count of 0 in prod
     let text = BASE.replace("name = \"review\"", "name = \"review\"\nsoak = \"1h\"\napprovals = { require = {} }");
     let text = format!("{text}approvals = {{ require = {{ developer = 0 }} }}\n");
-    // Then the one on the earlier line wins
+    // Then the first one in the file leads, and the others follow in order
     let err = read(&text);
-    assert_eq!(err.line, Some(6), "{err}");
+    let places: Vec<_> = err.mistakes().map(|m| (m.line, m.column, m.field.as_deref())).collect();
+    assert_eq!(
+        places,
+        [
+            (Some(6), Some(1), Some("stage[0].approvals")),
+            (Some(6), Some(15), Some("stage[0].approvals.require")),
+            (Some(16), Some(39), Some("stage[2].approvals.require.developer")),
+        ],
+        "{err}"
+    );
+    // And each renders on its own line, naming the file
+    let rendered = err.to_string();
+    assert_eq!(rendered.lines().count(), 3, "{rendered}");
+    assert!(rendered.lines().all(|line| line.starts_with("policy.toml:")), "{rendered}");
+    assert!(err.also.iter().all(|m| m.also.is_empty()));
+}
+
+#[test]
+fn a_syntax_error_is_reported_alone() {
+    // Given a syntax error after a validation mistake
+    let err = read(&with_prod("approvals = { require = { developer = 0 } }\nsoak = ="));
+    // Then the parser's mistake is the only one: validation never ran
+    assert!(err.also.is_empty(), "{err}");
+    assert_eq!(err.line, Some(15), "{err}");
 }
 
 // --- what is accepted --------------------------------------------------------

@@ -152,6 +152,19 @@ fn an_invalid_flush_glob_is_named() {
 }
 
 #[test]
+fn every_mistake_is_reported_in_the_order_of_the_file() {
+    let err = read(&with_prod(
+        "    windows:\n      - { days: [mon], start: \"09:00\", end: \"09:00\", tz: UTC }\n    approvals:\n      require:\n        dev-team: 0",
+    ));
+    let places: Vec<_> = err.mistakes().map(|m| (m.line, m.field.as_deref())).collect();
+    assert_eq!(
+        places,
+        [(Some(10), Some("stage[2].windows[0].end")), (Some(13), Some("stage[2].approvals.require.dev-team"))],
+        "{err}"
+    );
+}
+
+#[test]
 fn a_window_that_starts_when_it_ends_is_refused() {
     let err = read(&with_prod("    windows:\n      - { days: [mon], start: \"09:00\", end: \"09:00\", tz: UTC }"));
     assert_at(&err, 10, 45, "stage[2].windows[0].end", "either empty or a whole day");
