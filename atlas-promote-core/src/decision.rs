@@ -373,6 +373,20 @@ pub enum Warning {
         /// The source stage.
         stage: String,
     },
+    /// A [`Verdict::Wait`] whose `until` will not be enough: decided again
+    /// at `until` on the same evidence, the gate has this blocker, which
+    /// time does not clear (a passing check has gone stale by then, or an
+    /// approval has expired). One warning per such blocker.
+    BlockedWhenWaitEnds {
+        /// The end of the wait.
+        until: DateTime<Utc>,
+        /// What will block then, as it will be reported then.
+        blocker: Box<Blocker>,
+        /// For `approvals_missing`: whose approvals, counted now, will have
+        /// expired by `until`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        expiring: Vec<Person>,
+    },
 }
 
 impl Warning {
@@ -389,6 +403,7 @@ impl Warning {
             Self::ApprovalExpired { .. } => "approval_expired",
             Self::RejectionExpired { .. } => "rejection_expired",
             Self::EnteredAtUnknown { .. } => "entered_at_unknown",
+            Self::BlockedWhenWaitEnds { .. } => "blocked_when_wait_ends",
         }
     }
 }
@@ -435,6 +450,18 @@ impl fmt::Display for Warning {
                 f,
                 "the evidence does not say when the candidate entered {stage}; every check result counts and a soak starts now"
             ),
+            Self::BlockedWhenWaitEnds { until, blocker, expiring } => {
+                write!(f, "the wait ends at {}, but by then: {blocker}", ts(until))?;
+                match expiring.as_slice() {
+                    [] => {}
+                    [one] => write!(f, " (the approval by {one} expires first; they must approve again)")?,
+                    [first @ .., last] => {
+                        let first = first.iter().map(Person::as_str).collect::<Vec<_>>().join(", ");
+                        write!(f, " (the approvals by {first} and {last} expire first; they must approve again)")?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }

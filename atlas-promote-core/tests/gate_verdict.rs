@@ -36,6 +36,89 @@ fn a_waiting_decision_says_until_when_in_rfc_3339() {
         json["blockers"],
         json!([{ "kind": "frozen", "stage": "prod", "reason": "holidays", "until": "2026-05-05T12:00:00Z" }])
     );
+    // And nothing goes stale or expires before then
+    assert_eq!(json["warnings"], json!([]));
+}
+
+/// The ATLAS staging → prod gate, with prod frozen from now until `until`.
+fn frozen_until(evidence: &atlas_promote_core::Evidence, until: &str) -> Decision {
+    let mut policy = atlas_promote_core::Policy::atlas();
+    policy.stages[4].freezes = vec![freeze("2026-05-05T00:00:00Z", Some(until))];
+    policy.gate("staging", "prod").unwrap().evaluate(evidence, at(NOW))
+}
+
+#[test]
+fn a_wait_warns_of_checks_that_go_stale_before_it_ends() {
+    // Given last night's passes (finished 2026-05-04 22:40, max_age 26h) and a
+    // freeze that lasts past 2026-05-06 00:40
+    let decision = frozen_until(&ready_for_prod(), "2026-05-06T06:00:00Z");
+    // Then the verdict is still a wait: only the freeze blocks now
+    assert_eq!(decision.verdict, Verdict::Wait { until: at("2026-05-06T06:00:00Z") });
+    assert_eq!(decision.blockers.len(), 1);
+    // But it warns that each check will be stale when the freeze ends
+    let json = to_json(&decision);
+    assert_eq!(
+        json["warnings"][0],
+        json!({ "kind": "blocked_when_wait_ends", "until": "2026-05-06T06:00:00Z",
+                "blocker": { "kind": "check_stale", "check": "integration",
+                             "finished_at": "2026-05-04T22:40:00Z", "max_age": "26h" } })
+    );
+    let stale: Vec<_> = json["warnings"].as_array().unwrap().iter().map(|w| &w["blocker"]["check"]).collect();
+    assert_eq!(stale, ["integration", "system", "data-quality"]);
+    let text = decision.to_string();
+    assert!(
+        text.contains(
+            "warning: the wait ends at 2026-05-06 06:00 UTC, but by then: check integration last passed at \
+             2026-05-04 22:40 UTC, more than 26h ago; it must run again"
+        ),
+        "{text}"
+    );
+    // And a decision made then says the same as the warning did
+    let then = staging_to_prod(&ready_for_prod(), "2026-05-06T06:00:00Z");
+    let blockers: Vec<_> = then.blockers.iter().map(|b| b.kind()).collect();
+    assert_eq!(blockers, ["check_stale", "check_stale", "check_stale"]);
+}
+
+#[test]
+fn a_wait_warns_of_approvals_that_expire_before_it_ends_and_names_them() {
+    // Given fresh checks that never go stale, and approvals from 2026-05-05
+    // (ttl 72h) before a freeze until 2026-05-08 10:00
+    let mut evidence = ready_for_prod();
+    evidence.approvals[1].at = at("2026-05-05T09:00:00Z");
+    let mut policy = atlas_promote_core::Policy::atlas();
+    for check in &mut policy.stages[3].checks {
+        check.max_age = None;
+    }
+    policy.stages[4].freezes = vec![freeze("2026-05-05T00:00:00Z", Some("2026-05-08T10:00:00Z"))];
+    let decision = policy.gate("staging", "prod").unwrap().evaluate(&evidence, at(NOW));
+    assert_eq!(decision.verdict, Verdict::Wait { until: at("2026-05-08T10:00:00Z") });
+    // Then one warning says the approvals will be missing, and whose expire
+    let json = to_json(&decision);
+    assert_eq!(
+        json["warnings"],
+        json!([{ "kind": "blocked_when_wait_ends", "until": "2026-05-08T10:00:00Z",
+                 "blocker": { "kind": "approvals_missing", "stage": "prod",
+                              "short": [{ "role": "dev-team", "need": 1, "have": 0 },
+                                        { "role": "product-owner", "need": 1, "have": 0 }] },
+                 "expiring": ["dan", "pat"] }])
+    );
+    assert!(
+        decision.to_string().contains("(the approvals by dan and pat expire first; they must approve again)"),
+        "{decision}"
+    );
+    let back: Decision = serde_json::from_value(json).expect("a decision deserializes");
+    assert_eq!(back, decision);
+
+    // And when only pat's approval (2026-05-05 09:12) expires before the
+    // freeze ends at 2026-05-08 09:20, only pat is named
+    evidence.approvals[1].at = at("2026-05-05T09:30:00Z");
+    policy.stages[4].freezes = vec![freeze("2026-05-05T00:00:00Z", Some("2026-05-08T09:20:00Z"))];
+    let decision = policy.gate("staging", "prod").unwrap().evaluate(&evidence, at(NOW));
+    assert_eq!(
+        decision.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        ["the wait ends at 2026-05-08 09:20 UTC, but by then: needs 1 more approval from product-owner \
+          (have 0 of 1) to enter prod (the approval by pat expires first; they must approve again)"]
+    );
 }
 
 #[test]

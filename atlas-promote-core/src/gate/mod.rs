@@ -128,7 +128,9 @@ impl<'p> Gate<'p> {
     /// The decision lists every blocker in rule order (G1 … G6) and every
     /// warning; its verdict is [`Verdict::Allow`] without blockers,
     /// [`Verdict::Wait`] when only time stands in the way, else
-    /// [`Verdict::Block`].
+    /// [`Verdict::Block`]. A wait looks ahead: the same evidence decided at
+    /// its `until` adds a [`Warning::BlockedWhenWaitEnds`] for each blocker
+    /// time will not clear (a check gone stale, an approval expired).
     ///
     /// ```
     /// use atlas_promote_core::{Candidate, Deployment, Evidence, Policy, Verdict};
@@ -154,6 +156,22 @@ impl<'p> Gate<'p> {
             sha = %evidence.candidate.sha,
         )
         .entered();
+        let mut decision = self.decide(evidence, now);
+        if let Verdict::Wait { until } = decision.verdict {
+            let then = self.decide(evidence, until);
+            decision.warnings.extend(blocked_when_wait_ends(&decision, &then, until));
+        }
+        tracing::debug!(
+            verdict = %decision.verdict,
+            blockers = decision.blockers.len(),
+            warnings = decision.warnings.len(),
+            "gate decided"
+        );
+        decision
+    }
+
+    /// G1 … G6 and the verdict at `now`, without looking ahead.
+    fn decide(&self, evidence: &Evidence, now: DateTime<Utc>) -> Decision {
         let mut blockers = Vec::new();
         let mut warnings = Vec::new();
 
@@ -185,7 +203,6 @@ impl<'p> Gate<'p> {
         windows::evaluate(self.to, now, &mut blockers);
 
         let verdict = verdict(self.to, &blockers, soak_end, now);
-        tracing::debug!(%verdict, blockers = blockers.len(), warnings = warnings.len(), "gate decided");
         Decision {
             from: self.from.name.clone(),
             to: self.to.name.clone(),
@@ -196,6 +213,39 @@ impl<'p> Gate<'p> {
             warnings,
         }
     }
+}
+
+/// What will block when a wait ends: the blockers of `then` (the same
+/// evidence decided at `until`) that time does not clear, each named with
+/// the approvals counted `now` that will have expired.
+///
+/// Only time-based blockers stand in the way `now` (the verdict is a wait),
+/// so every other blocker of `then` is new: a check's pass gone stale or an
+/// approval expired in the meantime. `then`'s own time-based blockers are
+/// left out: at `until` none holds, except a soak counted from the instant
+/// decided for (an unknown `entered_at`), which would start again.
+fn blocked_when_wait_ends(now: &Decision, then: &Decision, until: DateTime<Utc>) -> Vec<Warning> {
+    let expired = |d: &Decision| {
+        d.warnings
+            .iter()
+            .filter_map(|w| match w {
+                Warning::ApprovalExpired { approver, .. } => Some(approver.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let (before, after) = (expired(now), expired(then));
+    let mut expiring: Vec<_> = after.into_iter().filter(|p| !before.contains(p)).collect();
+    expiring.sort();
+    then.blockers
+        .iter()
+        .filter(|b| !b.is_time_based())
+        .map(|blocker| Warning::BlockedWhenWaitEnds {
+            until,
+            blocker: Box::new(blocker.clone()),
+            expiring: if matches!(blocker, Blocker::ApprovalsMissing { .. }) { expiring.clone() } else { Vec::new() },
+        })
+        .collect()
 }
 
 /// G1: environments take trunk candidates, ephemeral ones branch builds only.
