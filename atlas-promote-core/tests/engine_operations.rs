@@ -320,6 +320,37 @@ async fn the_engine_returns_when_to_wake_it_for_a_closed_window() -> Result<()> 
 }
 
 #[tokio::test]
+async fn a_plan_says_what_would_still_block_when_a_wait_ends() -> Result<()> {
+    // Given prod opens on Fridays only, and c1 ready for it on Monday night
+    let mut policy = Policy::atlas();
+    policy.stages[4].windows = vec![Window {
+        days: vec![Weekday::Fri],
+        start: atlas_promote_core::LocalTime::hm(9, 0).unwrap(),
+        end: atlas_promote_core::LocalTime::hm(16, 0).unwrap(),
+        tz: chrono_tz::Europe::Berlin,
+    }];
+    let mut s = Scenario::new(policy);
+    people(&mut s);
+    to_prod(&mut s, "c1").await?;
+    assert_eq!(state(&s, "c1").await, "live in staging");
+    // Then the plan says the window is closed, and that by Friday the
+    // nightly passes will be older than 26 hours
+    let plan = s.plan("c1").await?;
+    let decision = plan.steps[0].decision.as_ref().expect("the next step's decision");
+    assert!(matches!(decision.verdict, atlas_promote_core::Verdict::Wait { .. }), "{decision}");
+    let text = plan.to_string();
+    assert!(
+        text.contains("- the deployment window of prod is closed; it next opens at 2026-05-08 07:00 UTC"),
+        "{text}"
+    );
+    for check in ["integration", "system", "data-quality"] {
+        let stale = format!("- the wait ends at 2026-05-08 07:00 UTC, but by then: check {check} last passed at ");
+        assert!(text.contains(&stale), "{text}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_state_matches_its_promotion_document() -> Result<()> {
     let mut s = atlas();
     to_staging(&mut s, "c1").await?;

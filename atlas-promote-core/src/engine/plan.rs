@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::decision::Decision;
+use crate::decision::{Decision, Warning};
 use crate::error::Result;
 use crate::evidence::Origin;
 use crate::policy::Stage;
@@ -99,7 +99,9 @@ impl Promoter {
     /// The steps still ahead of `sha`, with the blocker of each, without acting.
     ///
     /// The next step carries the live decision (e.g. "needs 1 more approval
-    /// from product-owner"); later steps list the policy's rules for them.
+    /// from product-owner"), and, when it is a wait, what would still block
+    /// when the wait ends (a check gone stale, an approval expired); later
+    /// steps list the policy's rules for them.
     pub async fn plan(&self, sha: &str) -> Result<Plan> {
         let now = self.clock.now();
         let record = self.promotion(sha).await?;
@@ -115,6 +117,14 @@ impl Promoter {
             let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
             let decision = gate.evaluate(&evidence, now);
             let mut needs: Vec<String> = decision.blockers.iter().map(|b| b.to_string()).collect();
+            // A wait that will not be enough: what would block when it ends.
+            needs.extend(
+                decision
+                    .warnings
+                    .iter()
+                    .filter(|w| matches!(w, Warning::BlockedWhenWaitEnds { .. }))
+                    .map(ToString::to_string),
+            );
             if let Some(hold) = self.held(&first).await? {
                 needs.push(format!("{first} is held by {}: {}", hold.by, hold.reason));
             }
