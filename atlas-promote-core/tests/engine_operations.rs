@@ -41,6 +41,20 @@ async fn to_prod(s: &mut Scenario, sha: &str) -> Result<()> {
     Ok(())
 }
 
+/// The ATLAS scenario with prod's window open 09:00–16:00 Europe/Berlin on `days`.
+fn prod_open_on(days: &[Weekday]) -> Scenario {
+    let mut policy = Policy::atlas();
+    policy.stages[4].windows = vec![Window {
+        days: days.to_vec(),
+        start: atlas_promote_core::LocalTime::hm(9, 0).unwrap(),
+        end: atlas_promote_core::LocalTime::hm(16, 0).unwrap(),
+        tz: chrono_tz::Europe::Berlin,
+    }];
+    let mut s = Scenario::new(policy);
+    people(&mut s);
+    s
+}
+
 async fn state(s: &Scenario, sha: &str) -> String {
     s.state(sha).await.map(|st| st.to_string()).unwrap_or_else(|e| e.to_string())
 }
@@ -275,15 +289,7 @@ async fn a_branch_build_goes_to_its_ephemeral_environment_and_never_further() ->
 
 #[tokio::test]
 async fn a_plan_lists_the_steps_ahead_with_their_blockers() -> Result<()> {
-    let mut policy = Policy::atlas();
-    policy.stages[4].windows = vec![Window {
-        days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu],
-        start: atlas_promote_core::LocalTime::hm(9, 0).unwrap(),
-        end: atlas_promote_core::LocalTime::hm(16, 0).unwrap(),
-        tz: chrono_tz::Europe::Berlin,
-    }];
-    let mut s = Scenario::new(policy);
-    people(&mut s);
+    let mut s = prod_open_on(&[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu]);
     s.merge("c1", "alice", &["a"]).await?;
     s.run_until_idle().await?;
     let plan = s.plan("c1").await?.to_string();
@@ -299,15 +305,7 @@ async fn a_plan_lists_the_steps_ahead_with_their_blockers() -> Result<()> {
 
 #[tokio::test]
 async fn the_engine_returns_when_to_wake_it_for_a_closed_window() -> Result<()> {
-    let mut policy = Policy::atlas();
-    policy.stages[4].windows = vec![Window {
-        days: vec![Weekday::Tue],
-        start: atlas_promote_core::LocalTime::hm(9, 0).unwrap(),
-        end: atlas_promote_core::LocalTime::hm(16, 0).unwrap(),
-        tz: chrono_tz::Europe::Berlin,
-    }];
-    let mut s = Scenario::new(policy);
-    people(&mut s);
+    let mut s = prod_open_on(&[Weekday::Tue]);
     to_prod(&mut s, "c1").await?;
     assert_eq!(state(&s, "c1").await, "live in staging");
     let ticks = s.run_until_idle().await?;
@@ -322,15 +320,7 @@ async fn the_engine_returns_when_to_wake_it_for_a_closed_window() -> Result<()> 
 #[tokio::test]
 async fn a_plan_says_what_would_still_block_when_a_wait_ends() -> Result<()> {
     // Given prod opens on Fridays only, and c1 ready for it on Monday night
-    let mut policy = Policy::atlas();
-    policy.stages[4].windows = vec![Window {
-        days: vec![Weekday::Fri],
-        start: atlas_promote_core::LocalTime::hm(9, 0).unwrap(),
-        end: atlas_promote_core::LocalTime::hm(16, 0).unwrap(),
-        tz: chrono_tz::Europe::Berlin,
-    }];
-    let mut s = Scenario::new(policy);
-    people(&mut s);
+    let mut s = prod_open_on(&[Weekday::Fri]);
     to_prod(&mut s, "c1").await?;
     assert_eq!(state(&s, "c1").await, "live in staging");
     // Then the plan says the window is closed, and that by Friday the
