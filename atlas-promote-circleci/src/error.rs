@@ -19,25 +19,11 @@ pub(crate) enum ApiError {
     #[error("HTTP {status}: {}", if message.is_empty() { "(no message)" } else { message })]
     Http { status: StatusCode, message: String, raw: String, retry_after: Option<Duration> },
     /// The request did not complete: connection refused, reset, timed out.
-    #[error("request failed: {}", transport_reason(.0))]
+    #[error("request failed: {}", atlas_promote_core::with_innermost_cause(.0))]
     Transport(#[source] reqwest::Error),
     /// A success status whose body is not what the API documents.
     #[error("unexpected response body: {message}; body starts {snippet:?}")]
     Decode { message: String, snippet: String },
-}
-
-/// A transport failure in words: reqwest's message ("error sending request
-/// for url (…)") says where, its innermost cause says what happened
-/// ("connection closed before message completed", "operation timed out",
-/// "Connection refused"), so the two read apart in logs and ticks.
-pub(crate) fn transport_reason(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let innermost = std::iter::successors(std::error::Error::source(error), |e| e.source()).last();
-    if let Some(cause) = innermost.map(|e| e.to_string()).filter(|c| !c.is_empty() && !text.contains(c.as_str())) {
-        text.push_str(": ");
-        text.push_str(&cause);
-    }
-    text
 }
 
 impl ApiError {

@@ -116,3 +116,56 @@ impl Error {
         Self::Backend { backend: backend.into(), operation: operation.into(), temporary, source: source.into() }
     }
 }
+
+/// An error's message, followed by its innermost cause when the message
+/// does not already say it.
+///
+/// HTTP clients say *where* at the top of an error chain ("error sending
+/// request for url (…)") and *what happened* at its bottom ("connection
+/// closed before message completed", "operation timed out"); an adapter's
+/// transport error reads best with both.
+///
+/// ```
+/// use std::io;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("error sending request")]
+/// struct Sending(#[source] io::Error);
+///
+/// let error = Sending(io::Error::new(io::ErrorKind::TimedOut, "operation timed out"));
+/// assert_eq!(atlas_promote_core::with_innermost_cause(&error), "error sending request: operation timed out");
+/// ```
+pub fn with_innermost_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let innermost = std::iter::successors(error.source(), |e| e.source()).last();
+    if let Some(cause) = innermost.map(ToString::to_string).filter(|c| !c.is_empty() && !text.contains(c.as_str())) {
+        text.push_str(": ");
+        text.push_str(&cause);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_innermost_cause;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{0}")]
+    struct Layer(&'static str, #[source] Option<Box<Layer>>);
+
+    fn chain(texts: &[&'static str]) -> Layer {
+        texts.iter().rev().fold(None, |inner, text| Some(Layer(text, inner.map(Box::new)))).expect("a layer")
+    }
+
+    #[test]
+    fn the_innermost_cause_follows_the_message() {
+        assert_eq!(with_innermost_cause(&chain(&["sending", "hyper", "timed out"])), "sending: timed out");
+    }
+
+    #[test]
+    fn a_cause_the_message_already_says_or_an_empty_one_is_left_out() {
+        assert_eq!(with_innermost_cause(&chain(&["sending: timed out", "timed out"])), "sending: timed out");
+        assert_eq!(with_innermost_cause(&chain(&["sending", ""])), "sending");
+        assert_eq!(with_innermost_cause(&chain(&["alone"])), "alone");
+    }
+}

@@ -79,7 +79,7 @@ pub use backend::{
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
 pub use engine::{Plan, PlanStep, Promoter, PromoterBuilder, StoreApprovals, Tick};
-pub use error::{BoxError, Error, Result};
+pub use error::{BoxError, Error, Result, with_innermost_cause};
 pub use evidence::{
     ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, EvidenceError, Origin,
 };

@@ -16,7 +16,7 @@ pub(crate) const BACKEND: &str = "github";
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum GhError {
     /// The request never got an answer (connection, TLS, timeout).
-    #[error("request to {url} failed: {}", transport_reason(source))]
+    #[error("request to {url} failed: {}", atlas_promote_core::with_innermost_cause(source))]
     Transport {
         url: String,
         #[source]
@@ -47,20 +47,6 @@ pub(crate) enum GhError {
     /// The GitHub App credentials could not produce a token.
     #[error("GitHub App authentication failed: {0}")]
     AppAuth(String),
-}
-
-/// A transport failure in words: reqwest's message ("error sending request
-/// for url (…)") says where, its innermost cause says what happened
-/// ("connection closed before message completed", "operation timed out",
-/// "Connection refused"), so the two read apart in logs and ticks.
-pub(crate) fn transport_reason(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let innermost = std::iter::successors(std::error::Error::source(error), |e| e.source()).last();
-    if let Some(cause) = innermost.map(|e| e.to_string()).filter(|c| !c.is_empty() && !text.contains(c.as_str())) {
-        text.push_str(": ");
-        text.push_str(&cause);
-    }
-    text
 }
 
 impl GhError {
