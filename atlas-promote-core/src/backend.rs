@@ -8,7 +8,7 @@
 //! custom adapter see `examples/custom_adapter.rs`.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -52,17 +52,17 @@ impl IdempotencyKey {
     pub fn new(sha: &str, stage: &str, kind: RunKind, attempt: u32) -> Self {
         // Built in place: a trigger's key is made again each time its run is looked for.
         let mut key = String::with_capacity(100);
+        key.push_str("atlas.");
         let mut clean = |s: &str, max: usize| {
             for c in s.chars().take(max) {
                 key.push(if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' });
             }
             key.push('.');
         };
-        clean("atlas", 5);
         clean(sha, 40);
         clean(stage, 40);
         // Writing to a String cannot fail.
-        let _ = fmt::Write::write_fmt(&mut key, format_args!("{kind}.{attempt}"));
+        let _ = write!(key, "{kind}.{attempt}");
         Self(key)
     }
 

@@ -91,23 +91,6 @@ impl fmt::Display for PolicyError {
     }
 }
 
-impl PolicyError {
-    fn write_one(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
-        write!(f, ": ")?;
-        if let Some(field) = &self.field {
-            write!(f, "{field}: ")?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
 impl std::error::Error for PolicyError {}
 
 /// A mistake at a known place of a text, before the file's name is attached.
@@ -174,6 +157,22 @@ fn validated(policy: Policy, tree: &SpanTree, file: &str) -> Result<Policy, Poli
 }
 
 impl PolicyError {
+    /// This mistake alone, as `file:line:column: field: message`.
+    fn write_one(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": ")?;
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+
     fn whole_file(file: &str, message: impl Into<String>) -> Self {
         Self {
             file: file.to_owned(),
