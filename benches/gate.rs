@@ -1,5 +1,8 @@
 //! The gate decision's cost: one ATLAS `staging → prod` decision with a
-//! realistic amount of evidence, and a batch of 10,000 candidates.
+//! realistic amount of evidence, and a batch of 10,000 candidates; and on
+//! hostile sizes, which must stay near-linear (each under 50 ms): 100,000
+//! approvals from distinct product owners and no dev-team approver, and a
+//! prod with 20,000 freezes listed latest first.
 //!
 //! The evidence: staging's three blocking nightly checks with 30 results
 //! each (a month of nights, a few failures, the newest passing), and 10
@@ -9,7 +12,8 @@
 use std::hint::black_box;
 
 use atlas_promote::{
-    ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, Policy, Verdict,
+    ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, Freeze, Policy,
+    Verdict,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -93,5 +97,56 @@ fn gate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gate);
+/// 100,000 product owners approve; nobody from the dev team does.
+fn hostile_approvals(c: &mut Criterion) {
+    let policy = Policy::atlas();
+    let gate = policy.gate("staging", "prod").expect("ATLAS has staging → prod");
+    let now = at("2026-05-05T10:00:00Z");
+    let mut evidence = evidence("9fceb02");
+    evidence.approvals = (0..100_000u32)
+        .map(|i| {
+            record(
+                &format!("po-{i:06}"),
+                &["product-owner"],
+                "prod",
+                "9fceb02",
+                ApprovalDecision::Approve,
+                "2026-05-05T09:00:00Z",
+            )
+        })
+        .collect();
+    let decision = gate.evaluate(&evidence, now);
+    assert_eq!(decision.verdict, Verdict::Block, "{decision}");
+    assert_eq!(decision.blockers.len(), 1, "{decision}");
+    let mut group = c.benchmark_group("gate_hostile");
+    group.sample_size(20);
+    group.bench_function("approvals_100k_no_dev_team", |b| b.iter(|| gate.evaluate(black_box(&evidence), now)));
+    group.finish();
+}
+
+/// Prod frozen by 20,000 back-to-back one-hour freezes, listed latest first:
+/// the wait ends after the last one.
+fn hostile_freezes(c: &mut Criterion) {
+    let mut policy = Policy::atlas();
+    let now = at("2026-05-05T10:00:00Z");
+    let freezes = 20_000i64;
+    policy.stages[4].freezes = (0..freezes)
+        .rev()
+        .map(|i| Freeze {
+            from: now + TimeDelta::hours(i),
+            until: Some(now + TimeDelta::hours(i + 1)),
+            reason: Some(format!("freeze {i}")),
+        })
+        .collect();
+    let gate = policy.gate("staging", "prod").expect("ATLAS has staging → prod");
+    let single = evidence("9fceb02");
+    let decision = gate.evaluate(&single, now);
+    assert_eq!(decision.verdict, Verdict::Wait { until: now + TimeDelta::hours(freezes) }, "{decision}");
+    let mut group = c.benchmark_group("gate_hostile");
+    group.sample_size(20);
+    group.bench_function("freezes_20k_latest_first", |b| b.iter(|| gate.evaluate(black_box(&single), now)));
+    group.finish();
+}
+
+criterion_group!(benches, gate, hostile_approvals, hostile_freezes);
 criterion_main!(benches);

@@ -153,6 +153,15 @@ pub enum Blocker {
         /// When the soak ends.
         until: DateTime<Utc>,
     },
+    /// G4: the source stage has a soak, but the evidence does not say when
+    /// the candidate entered it (a review or trunk source without
+    /// `entered_at`), so the soak cannot be counted, nor waited out.
+    SoakStartUnknown {
+        /// The source stage.
+        stage: String,
+        /// Its soak.
+        soak: Duration,
+    },
     /// G5: the approvers so far cannot fill every required slot.
     ApprovalsMissing {
         /// The target stage.
@@ -202,6 +211,7 @@ impl Blocker {
             | Self::CheckRunning { .. }
             | Self::CheckFailed { .. }
             | Self::CheckStale { .. }
+            | Self::SoakStartUnknown { .. }
             | Self::ApprovalsMissing { .. }
             | Self::Rejected { .. } => false,
         }
@@ -218,6 +228,7 @@ impl Blocker {
             Self::CheckFailed { .. } => "check_failed",
             Self::CheckStale { .. } => "check_stale",
             Self::Soaking { .. } => "soaking",
+            Self::SoakStartUnknown { .. } => "soak_start_unknown",
             Self::ApprovalsMissing { .. } => "approvals_missing",
             Self::Rejected { .. } => "rejected",
             Self::WindowClosed { .. } => "window_closed",
@@ -263,6 +274,11 @@ impl fmt::Display for Blocker {
             Self::Soaking { stage, until } => {
                 write!(f, "soaking in {stage} until {}; it may leave {stage} then", ts(until))
             }
+            Self::SoakStartUnknown { stage, soak } => write!(
+                f,
+                "{stage} has a soak of {soak}, but the evidence does not say when the candidate entered {stage}, \
+                 so the soak cannot be counted; give its entry time (entered_at)"
+            ),
             Self::ApprovalsMissing { stage, short } => {
                 write!(f, "needs ")?;
                 for (i, s) in short.iter().enumerate() {
@@ -367,8 +383,9 @@ pub enum Warning {
         ttl: Duration,
     },
     /// The evidence does not say when the candidate entered its (review or
-    /// trunk) source stage: every check result for its commit counts, and a
-    /// soak is counted from the instant decided for.
+    /// trunk) source stage, which has checks: every check result for its
+    /// commit counts. (A soak of such a stage blocks:
+    /// [`Blocker::SoakStartUnknown`].)
     EnteredAtUnknown {
         /// The source stage.
         stage: String,
@@ -448,7 +465,7 @@ impl fmt::Display for Warning {
             }
             Self::EnteredAtUnknown { stage } => write!(
                 f,
-                "the evidence does not say when the candidate entered {stage}; every check result counts and a soak starts now"
+                "the evidence does not say when the candidate entered {stage}; every check result for the commit counts"
             ),
             Self::BlockedWhenWaitEnds { until, blocker, expiring } => {
                 write!(f, "the wait ends at {}, but by then: {blocker}", ts(until))?;

@@ -57,6 +57,25 @@ fn g5_two_people_with_overlapping_roles_fill_both_slots() {
 }
 
 #[test]
+fn g5_a_crowd_of_one_role_leaves_the_other_short_and_the_one_who_fills_it_is_found() {
+    // Given a candidate by zoe, 5,000 product owners approving, and alice
+    // (product-owner and dev-team) approving first
+    let mut evidence = ready_for_prod();
+    evidence.candidate.authors = vec!["zoe".into()];
+    evidence.approvals = vec![approves_prod("alice", &["product-owner", "dev-team"], "2026-05-05T09:00:00Z")];
+    let crowd = (0..5_000).map(|i| approves_prod(&format!("po-{i:04}"), &["product-owner"], "2026-05-05T09:10:00Z"));
+    evidence.approvals.extend(crowd);
+    // Then alice moves to dev-team and one of the crowd fills product-owner
+    assert_eq!(staging_to_prod(&evidence, NOW).verdict, Verdict::Allow);
+    // And without alice the dev-team slot stays empty, whatever the crowd's size
+    evidence.approvals.remove(0);
+    assert_eq!(
+        with_records(evidence.approvals).blockers,
+        [Blocker::ApprovalsMissing { stage: "prod".into(), short: vec![short("dev-team", 1, 0)] }]
+    );
+}
+
+#[test]
 fn g5_one_person_never_fills_two_slots() {
     // Given a candidate by zoe, and only alice, holding both roles, approved
     let mut evidence = ready_for_prod();

@@ -126,16 +126,24 @@ fn g4_a_candidate_soaks_before_it_may_leave() {
 }
 
 #[test]
-fn g4_a_soak_without_a_known_entry_time_starts_now() {
+fn g4_a_soak_without_a_known_entry_time_blocks_and_says_the_entry_time_is_unknown() {
     // Given trunk soaks 1 h and the evidence does not say when the candidate was merged
     let mut policy = Policy::atlas();
     policy.stages[1].soak = Some(Duration::hours(1));
     let evidence = Evidence::new(Candidate::trunk(SHA, ["alice"]));
-    // When it asks to enter dev
-    let decision = policy.gate("trunk", "dev").unwrap().evaluate(&evidence, at(NOW));
-    // Then the soak cannot have begun before now
-    assert_eq!(decision.verdict, Verdict::Wait { until: at("2026-05-05T11:00:00Z") });
-    assert_eq!(warnings(&decision), ["entered_at_unknown"]);
+    let gate = policy.gate("trunk", "dev").unwrap();
+    // When it asks to enter dev, now and an hour later
+    for now in [NOW, "2026-05-05T11:00:00Z"] {
+        let decision = gate.evaluate(&evidence, at(now));
+        // Then it cannot be waited out: it blocks, saying the entry time is unknown
+        assert_eq!(decision.verdict, Verdict::Block, "{decision}");
+        assert_eq!(decision.blockers, [Blocker::SoakStartUnknown { stage: "trunk".into(), soak: Duration::hours(1) }]);
+        assert!(decision.to_string().contains("does not say when the candidate entered trunk"), "{decision}");
+    }
+    // And once the entry time is known, it soaks from then
+    let mut known = evidence.clone();
+    known.entered_at = Some(at("2026-05-05T09:30:00Z"));
+    assert_eq!(gate.evaluate(&known, at(NOW)).verdict, Verdict::Wait { until: at("2026-05-05T10:30:00Z") });
 }
 
 #[test]

@@ -195,27 +195,34 @@ const NOBODY: usize = usize::MAX;
 /// each approver filling at most one slot of a role they hold: how many
 /// slots of each role it fills.
 ///
-/// Kuhn's algorithm with role capacities: each approver in turn looks for an
-/// augmenting path (breadth-first, so no recursion) through roles that are
-/// full to one with a free slot, moving each approver on the path one role
-/// along. All slots of a role are alike, so a role is visited once per search.
+/// Augmenting paths found from the roles' side: each round one breadth-first
+/// search starts from every approver not yet assigned at once, reaches the
+/// roles they hold, and from a full role the roles its assigned approvers
+/// hold, until it reaches a role with a free slot; the approvers on the path
+/// each move one role along. All slots of a role are alike, so a role is
+/// visited once per search. A round that reaches no free slot proves the
+/// assignment maximum (no augmenting path exists), so there are at most
+/// `min(slots, approvers) + 1` rounds, each linear in the approvers: with
+/// 100,000 approvers who can only fill a role that is already full, one
+/// failed round ends the search (one search per approver would look at
+/// every approver each time).
 fn max_assignment(need: &[u32], held: &RoleSets) -> Scratch<u32, 8> {
     let roles = need.len();
     let approvers = held.len();
     let mut fill = Scratch::<u32, 8>::filled(roles, 0);
     let total: u64 = need.iter().map(|&n| u64::from(n)).sum();
+    let wanted = need.iter().filter(|&&n| n > 0).count();
     if approvers == 0 || total == 0 {
         return fill;
     }
     let mut role_of = Scratch::<usize, 16>::filled(approvers, NOBODY);
+    // The approvers assigned to each role: at most `need[r]`.
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); roles];
     let mut reached_by = Scratch::<usize, 8>::filled(roles, NOBODY);
     let mut queue = Scratch::<usize, 8>::empty(0);
     let mut filled = 0u64;
 
-    for start in 0..approvers {
-        if filled == total {
-            break;
-        }
+    while filled < total {
         reached_by.fill(NOBODY);
         queue.truncate(0);
         let reach = |approver: usize, queue: &mut Scratch<usize, 8>, reached_by: &mut [usize]| {
@@ -226,7 +233,12 @@ fn max_assignment(need: &[u32], held: &RoleSets) -> Scratch<u32, 8> {
                 }
             }
         };
-        reach(start, &mut queue, &mut reached_by);
+        for approver in (0..approvers).filter(|&a| role_of[a] == NOBODY) {
+            if queue.len() == wanted {
+                break;
+            }
+            reach(approver, &mut queue, &mut reached_by);
+        }
         let mut free = None;
         let mut head = 0;
         while let Some(&role) = queue.get(head) {
@@ -235,20 +247,23 @@ fn max_assignment(need: &[u32], held: &RoleSets) -> Scratch<u32, 8> {
                 free = Some(role);
                 break;
             }
-            for (other, _) in role_of.iter().enumerate().filter(|(_, r)| **r == role) {
+            for &other in &members[role] {
                 reach(other, &mut queue, &mut reached_by);
             }
         }
-        let Some(free) = free else { continue };
-        // Walk the path back: each approver on it moves into the role it reached.
+        let Some(free) = free else { break };
+        // Walk the path back: each approver on it moves into the role it
+        // reached; the first one on it was not assigned before.
         let mut role = free;
         for _ in 0..=roles {
             let Some(&approver) = reached_by.get(role) else { break };
             let Some(slot) = role_of.get_mut(approver) else { break };
             let previous = std::mem::replace(slot, role);
-            if approver == start {
+            members[role].push(approver);
+            if previous == NOBODY {
                 break;
             }
+            members[previous].retain(|&a| a != approver);
             role = previous;
         }
         fill[free] += 1;

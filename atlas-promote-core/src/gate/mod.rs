@@ -16,9 +16,11 @@
 //! Where DESIGN §4 is silent, this module chooses:
 //!
 //! - A review or trunk source whose `entered_at` is unknown has no
-//!   `ready_at`: every result for the commit counts, a soak is counted from
-//!   `now` (it cannot have begun earlier), and the decision warns
-//!   [`Warning::EnteredAtUnknown`] when the stage has checks or a soak.
+//!   `ready_at`: every result for the commit counts, and the decision warns
+//!   [`Warning::EnteredAtUnknown`] when the stage has checks. Its soak
+//!   cannot be counted: counted from `now`, it would end an hour after every
+//!   instant asked about and never be waited out, so it blocks
+//!   ([`Blocker::SoakStartUnknown`]) until the entry time is known.
 //! - `ready_at` is `max(deployed_at, flushed_at)` whenever a flush time is
 //!   known, also when no flush was required: results from before a flush do
 //!   not describe the flushed data.
@@ -183,16 +185,22 @@ impl<'p> Gate<'p> {
         match ready(self.from, evidence) {
             Err(blocker) => blockers.push(blocker),
             Ok(ready_at) => {
-                if ready_at.is_none() && (!self.from.checks.is_empty() || self.from.soak.is_some()) {
+                if ready_at.is_none() && !self.from.checks.is_empty() {
                     warnings.push(Warning::EnteredAtUnknown { stage: self.from.name.clone() });
                 }
                 checks::evaluate(self.from, evidence, ready_at, now, &mut blockers, &mut warnings);
-                if let Some(soak) = self.from.soak {
-                    let until = end_of_soak(ready_at.unwrap_or(now), soak);
-                    if now < until {
-                        blockers.push(Blocker::Soaking { stage: self.from.name.clone(), until });
-                        soak_end = Some(until);
+                match (self.from.soak, ready_at) {
+                    (Some(soak), None) => {
+                        blockers.push(Blocker::SoakStartUnknown { stage: self.from.name.clone(), soak })
                     }
+                    (Some(soak), Some(ready_at)) => {
+                        let until = end_of_soak(ready_at, soak);
+                        if now < until {
+                            blockers.push(Blocker::Soaking { stage: self.from.name.clone(), until });
+                            soak_end = Some(until);
+                        }
+                    }
+                    (None, _) => {}
                 }
             }
         }
@@ -222,8 +230,7 @@ impl<'p> Gate<'p> {
 /// Only time-based blockers stand in the way `now` (the verdict is a wait),
 /// so every other blocker of `then` is new: a check's pass gone stale or an
 /// approval expired in the meantime. `then`'s own time-based blockers are
-/// left out: at `until` none holds, except a soak counted from the instant
-/// decided for (an unknown `entered_at`), which would start again.
+/// left out: at `until` none holds.
 fn blocked_when_wait_ends(now: &Decision, then: &Decision, until: DateTime<Utc>) -> Vec<Warning> {
     let expired = |d: &Decision| {
         d.warnings

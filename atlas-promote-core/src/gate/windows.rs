@@ -48,29 +48,39 @@ pub(super) fn evaluate(stage: &Stage, now: DateTime<Utc>, blockers: &mut Vec<Blo
 /// The earliest instant at or after `from` that is inside a window of
 /// `stage` (when it has windows) and outside all of its freezes; `None` if
 /// there is none, e.g. a freeze without end begins first.
+///
+/// The freezes are swept once in the order they begin, whatever the order
+/// they are listed in: `t` only moves forward, so a freeze that began at or
+/// before `t` never needs looking at again, and `t` is inside a freeze iff
+/// the latest end among those begun is after it.
 pub(super) fn first_open(stage: &Stage, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let mut freezes: Vec<&Freeze> = stage.freezes.iter().collect();
+    freezes.sort_unstable_by_key(|f| f.from);
+    let mut begun = freezes.iter().peekable();
+    // The latest end of the freezes begun so far; `None` inside: one without end.
+    let mut frozen_until = Some(DateTime::<Utc>::MIN_UTC);
     let mut t = from;
-    // `t` only moves forward, and each freeze moves it at most once (to its
-    // end, after which it no longer covers `t`); between two freeze moves,
-    // at most one window move. So this bound is never reached.
-    let rounds = stage.freezes.len().saturating_mul(2).saturating_add(4);
-    for _ in 0..rounds {
-        let mut moved = false;
-        for freeze in &stage.freezes {
-            if covers(freeze, t) {
-                t = freeze.until?;
-                moved = true;
+    loop {
+        while let Some(freeze) = begun.next_if(|f| f.from <= t) {
+            frozen_until = frozen_until.zip(freeze.until).map(|(a, b)| a.max(b));
+            if frozen_until.is_none() {
+                return None;
             }
         }
+        let until = frozen_until?;
+        if t < until {
+            t = until;
+            continue;
+        }
         if !stage.windows.is_empty() && !stage.windows.iter().any(|w| contains(w, t)) {
-            t = next_opening(&stage.windows, t)?;
-            moved = true;
+            let opens = next_opening(&stage.windows, t)?;
+            if opens > t {
+                t = opens;
+                continue;
+            }
         }
-        if !moved {
-            return Some(t);
-        }
+        return Some(t);
     }
-    None
 }
 
 /// Whether `freeze` covers `t`: `from <= t < until`.
