@@ -57,19 +57,16 @@ pub(super) fn first_open(stage: &Stage, from: DateTime<Utc>) -> Option<DateTime<
     let mut freezes: Vec<&Freeze> = stage.freezes.iter().collect();
     freezes.sort_unstable_by_key(|f| f.from);
     let mut begun = freezes.iter().peekable();
-    // The latest end of the freezes begun so far; `None` inside: one without end.
-    let mut frozen_until = Some(DateTime::<Utc>::MIN_UTC);
+    // The latest end of the freezes begun so far.
+    let mut frozen_until = DateTime::<Utc>::MIN_UTC;
     let mut t = from;
     loop {
         while let Some(freeze) = begun.next_if(|f| f.from <= t) {
-            frozen_until = frozen_until.zip(freeze.until).map(|(a, b)| a.max(b));
-            if frozen_until.is_none() {
-                return None;
-            }
+            // A freeze without end that has begun covers every later instant.
+            frozen_until = frozen_until.max(freeze.until?);
         }
-        let until = frozen_until?;
-        if t < until {
-            t = until;
+        if t < frozen_until {
+            t = frozen_until;
             continue;
         }
         if !stage.windows.is_empty() && !stage.windows.iter().any(|w| contains(w, t)) {
