@@ -60,12 +60,14 @@ mod file;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod gate;
+pub mod impact;
 mod instant;
 mod key_hash;
 mod lint;
 pub mod machine;
 pub mod memory;
 pub mod policy;
+pub mod policy_test;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
