@@ -51,6 +51,7 @@ assert_eq!(s.state("c1").await?.to_string(), "live in staging"); // a failed nig
 
 pub mod audit;
 pub mod backend;
+pub mod coordination;
 pub mod decision;
 mod duration;
 pub mod engine;
@@ -78,6 +79,7 @@ pub use backend::{
     Document, Fetched, IdempotencyKey, ManualClock, Notice, Run, RunId, RunKind, RunRequest, RunStatus, SourceControl,
     StateStore, SystemClock, Write,
 };
+pub use coordination::{ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, OutboxEntry, OutboxItem};
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
 pub use engine::{Plan, PlanStep, Promoter, PromoterBuilder, StoreApprovals, Tick};
