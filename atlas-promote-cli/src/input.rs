@@ -21,9 +21,7 @@ pub(crate) fn is_stdin(path: &Path) -> bool {
 /// All of standard input.
 pub(crate) fn read_stdin() -> Result<String, Failure> {
     let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .map_err(|e| Failure::BadInput(format!("{STDIN}: cannot read: {e}")))?;
+    std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::BadInput(format!("{STDIN}: cannot read: {e}")))?;
     Ok(text)
 }
 

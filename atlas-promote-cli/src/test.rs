@@ -3,8 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use atlas_promote_core::policy_test::{Outcome, PolicyTests, run_scenario};
 use atlas_promote_core::PolicyError;
+use atlas_promote_core::policy_test::{Outcome, PolicyTests, run_scenario};
 
 use crate::args::{TestArgs, TestFormat};
 use crate::exit::{Failure, Status};

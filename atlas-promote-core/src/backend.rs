@@ -417,9 +417,9 @@ pub struct AuditRecord {
 ///   [`release_lease`](Self::release_lease) frees it only for the holder
 ///   with that token.
 /// - Deliveries: [`record_delivery`](Self::record_delivery) answers
-///   [`Delivery::First`](crate::Delivery::First) the first time a
+///   [`Delivery::First`] the first time a
 ///   `(source, id)` pair is recorded and
-///   [`Delivery::Duplicate`](crate::Delivery::Duplicate) after, until
+///   [`Delivery::Duplicate`] after, until
 ///   [`prune_deliveries`](Self::prune_deliveries) removes the ones seen
 ///   before a time.
 /// - Outbox: [`claim_outbox`](Self::claim_outbox) returns the undelivered

@@ -281,7 +281,8 @@ pub(crate) struct Parsed<T> {
 impl<T> Parsed<T> {
     /// A mistake about the field at `path`, at the place it is written.
     pub(crate) fn error_at(&self, path: &FieldPath, message: impl Into<String>) -> PolicyError {
-        Located { pos: self.tree.position_of(path), field: path.to_field(), message: message.into() }.in_file(&self.file)
+        Located { pos: self.tree.position_of(path), field: path.to_field(), message: message.into() }
+            .in_file(&self.file)
     }
 }
 
@@ -291,7 +292,8 @@ pub(crate) fn read_located<T: DeserializeOwned>(path: &Path, what: &str) -> Resu
     let file = path.display().to_string();
     let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let read = || {
-        std::fs::read_to_string(path).map_err(|e| PolicyError::whole_file(&file, format!("cannot read the {what}: {e}")))
+        std::fs::read_to_string(path)
+            .map_err(|e| PolicyError::whole_file(&file, format!("cannot read the {what}: {e}")))
     };
     let (value, tree) = match extension.as_deref() {
         Some("toml") => toml_file::parse(&read()?).map_err(|e| e.in_file(&file))?,

@@ -370,7 +370,13 @@ fn root() -> FieldPath {
     FieldPath::root()
 }
 
-fn read_case(parsed: &Parsed<RawFile>, policy: &Policy, dir: &Path, i: usize, raw: &RawCase) -> Result<Case, PolicyError> {
+fn read_case(
+    parsed: &Parsed<RawFile>,
+    policy: &Policy,
+    dir: &Path,
+    i: usize,
+    raw: &RawCase,
+) -> Result<Case, PolicyError> {
     let at = root().key("case").index(i);
     if let Err(e) = policy.gate(&raw.from, &raw.to) {
         let field = match &e {
@@ -447,8 +453,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

@@ -271,7 +271,7 @@ impl SplitMix {
 
     /// A number in `0..n` (`n` > 0).
     fn below(&mut self, n: usize) -> usize {
-        ((self.next() >> 32) * n as u64 >> 32) as usize
+        (((self.next() >> 32) * n as u64) >> 32) as usize
     }
 
     /// True `percent` times in a hundred.

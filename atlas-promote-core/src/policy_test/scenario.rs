@@ -11,7 +11,7 @@ use crate::evidence::{ApprovalDecision, CheckStatus};
 use crate::memory::{MemoryStore, Outcome as RunOutcome};
 use crate::policy::Policy;
 use crate::testkit;
-use crate::{RunKind, policy_test::DeployOutcome, policy_test::CheckOutcome};
+use crate::{RunKind, policy_test::CheckOutcome, policy_test::DeployOutcome};
 
 /// At most this many wake-ups of the engine within one `advance`.
 const WAKE_LIMIT: usize = 1_000;
@@ -33,7 +33,8 @@ struct Run {
 
 impl Run {
     fn new(policy: &Policy, scenario: &Scenario) -> Self {
-        let mut s = testkit::Scenario::with_store(policy.clone(), std::sync::Arc::new(MemoryStore::new()), scenario.start);
+        let mut s =
+            testkit::Scenario::with_store(policy.clone(), std::sync::Arc::new(MemoryStore::new()), scenario.start);
         for (person, roles) in &scenario.people {
             let roles: Vec<&str> = roles.iter().map(String::as_str).collect();
             s.person(person, &roles);
@@ -73,7 +74,9 @@ impl Run {
                 };
                 let stages: Vec<String> = match stage {
                     Some(stage) => vec![stage.clone()],
-                    None => self.s.policy.stages.iter().filter(|s| s.is_environment()).map(|s| s.name.clone()).collect(),
+                    None => {
+                        self.s.policy.stages.iter().filter(|s| s.is_environment()).map(|s| s.name.clone()).collect()
+                    }
                 };
                 for stage in &stages {
                     self.s.ci.set_outcome(stage, RunKind::Deploy, outcome);

@@ -277,7 +277,9 @@ impl RawStep {
                 by: text(&self.by),
                 reason: text(&self.reason),
             },
-            "release" => Step::Release { stage: stage("release", &self.release)?.unwrap_or_default(), by: text(&self.by) },
+            "release" => {
+                Step::Release { stage: stage("release", &self.release)?.unwrap_or_default(), by: text(&self.by) }
+            }
             "override" => Step::Override {
                 sha: text(&self.override_),
                 by: text(&self.by),
@@ -296,7 +298,8 @@ impl RawStep {
 impl RawExpect {
     fn read(&self, policy: &Policy, at: &FieldPath) -> Result<ScenarioExpect, Mistake> {
         let decision = self.verdict.is_some() || self.blockers.is_some() || self.until.is_some() || self.to.is_some();
-        let need_sha = || self.sha.clone().ok_or_else(|| (at.clone(), "this expect needs the `sha` it is about".into()));
+        let need_sha =
+            || self.sha.clone().ok_or_else(|| (at.clone(), "this expect needs the `sha` it is about".into()));
         match (&self.notification, &self.state, decision) {
             (Some(text), None, false) if self.sha.is_none() => Ok(ScenarioExpect::Notification(text.clone())),
             (None, Some(state), false) => Ok(ScenarioExpect::State { sha: need_sha()?, state: state.clone() }),
