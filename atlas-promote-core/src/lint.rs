@@ -167,7 +167,11 @@ impl<'p> Lint<'p> {
         if !stage.is_environment() || reached.contains(stage.name.as_str()) {
             return;
         }
-        let how = if stage.ephemeral { "no review or trunk stage sends branch builds" } else { "no path of gates from trunk leads" };
+        let how = if stage.ephemeral {
+            "no review or trunk stage sends branch builds"
+        } else {
+            "no path of gates from trunk leads"
+        };
         self.add(
             Severity::Error,
             Some(stage),
@@ -201,7 +205,8 @@ impl<'p> Lint<'p> {
         let Some(ttl) = rule.ttl else { return };
         let at = stage_path(i).key("approvals").key("ttl");
         let source = i.checked_sub(1).and_then(|k| self.policy.stages.get(k));
-        if let Some((source, soak)) = source.and_then(|s| s.soak.map(|soak| (s, soak))).filter(|(_, soak)| ttl < *soak) {
+        if let Some((source, soak)) = source.and_then(|s| s.soak.map(|soak| (s, soak))).filter(|(_, soak)| ttl < *soak)
+        {
             self.add(
                 Severity::Warning,
                 Some(stage),

@@ -331,7 +331,8 @@ kind = "environment"
 "#;
     let policy = Policy::from_toml_str(text, "no-trunk.toml").unwrap_or_else(|e| panic!("{e}"));
     let findings = policy.lint();
-    let unreached: Vec<_> = findings.iter().filter(|f| f.message.contains("nothing can ever be deployed to prod")).collect();
+    let unreached: Vec<_> =
+        findings.iter().filter(|f| f.message.contains("nothing can ever be deployed to prod")).collect();
     assert_eq!(unreached.len(), 1, "{findings:?}");
     assert_eq!(unreached[0].severity, Severity::Error);
 }

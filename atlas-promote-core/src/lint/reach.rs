@@ -10,7 +10,8 @@ use crate::policy::{Policy, StageKind, Window};
 /// and the ephemeral environments a review or trunk stage sends branch builds to.
 pub(super) fn from_trunk(policy: &Policy) -> BTreeSet<&str> {
     let starts = policy.stages.iter().filter(|s| s.kind != StageKind::Environment);
-    let mut reached: BTreeSet<&str> = starts.clone().filter(|s| s.kind == StageKind::Trunk).map(|s| s.name.as_str()).collect();
+    let mut reached: BTreeSet<&str> =
+        starts.clone().filter(|s| s.kind == StageKind::Trunk).map(|s| s.name.as_str()).collect();
     let mut frontier: Vec<&str> = reached.iter().copied().collect();
     while let Some(at) = frontier.pop() {
         for next in &policy.stages {
