@@ -66,15 +66,15 @@ mod lint;
 pub mod machine;
 pub mod memory;
 pub mod policy;
+pub mod run;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use audit::{AuditBreak, AuditHead, BreakKind};
+pub use audit::{AuditBreak, AuditEntry, AuditHead, AuditRecord, BreakKind};
 pub use backend::{
-    ApprovalSource, AuditEntry, AuditRecord, ChangedFiles, CheckQuery, CheckSource, CiProvider, Clock, Directory,
-    Document, Fetched, IdempotencyKey, ManualClock, Notice, Run, RunId, RunKind, RunRequest, RunStatus, SourceControl,
-    StateStore, SystemClock, Write,
+    ApprovalSource, ChangedFiles, CheckQuery, CheckSource, CiProvider, Clock, Directory, Document, Fetched,
+    ManualClock, Notice, SourceControl, StateStore, SystemClock, Write,
 };
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
@@ -92,4 +92,5 @@ pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
     Stage, StageKind, Weekday, Window,
 };
+pub use run::{IdempotencyKey, Run, RunId, RunKind, RunRequest, RunStatus};
 pub use store::{AuditProblem, AuditReport, FileStore, TornLine};

@@ -4,7 +4,8 @@ use async_trait::async_trait;
 
 use super::lock;
 use crate::audit::{self, AuditBreak};
-use crate::backend::{AuditEntry, AuditRecord, Document, Fetched, StateStore, Write};
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::backend::{Document, Fetched, StateStore, Write};
 use crate::error::Result;
 use crate::store::table::Table;
 
