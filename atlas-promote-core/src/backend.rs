@@ -10,9 +10,10 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::coordination::{ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, OutboxItem};
 use crate::error::Result;
 use crate::evidence::{ApprovalRecord, CheckResult};
 use crate::policy::{Person, Role};
@@ -224,6 +225,33 @@ impl Write {
 /// - The audit log is append-only: records are numbered from 1 without gaps
 ///   and each carries the hash of the one before;
 ///   [`audit`](Self::audit) returns them in order.
+///
+/// What several instances sharing a store need is provided with a default
+/// that answers [`Error::Unsupported`](crate::Error::Unsupported), so a store
+/// for one process may leave it out; every store shipped implements it:
+/// - [`commit_with`](Self::commit_with) is [`commit`](Self::commit) with
+///   outbox entries appended in the same transaction. An entry whose id is
+///   already in the outbox is a [`Conflict`](crate::Error::Conflict) on the
+///   key `outbox/<id>`, and nothing of the commit is written.
+/// - Leases: [`acquire_lease`](Self::acquire_lease) grants a lease that is
+///   free, lapsed (`until <= now`) or already the caller's (then renewed,
+///   same token); a lease changing hands gets the next token.
+///   [`renew_lease`](Self::renew_lease) extends a lease only while its
+///   holder still has it (same token) and it has not lapsed;
+///   [`release_lease`](Self::release_lease) frees it only for the holder
+///   with that token.
+/// - Deliveries: [`record_delivery`](Self::record_delivery) answers
+///   [`Delivery::First`] the first time a
+///   `(source, id)` pair is recorded and
+///   [`Delivery::Duplicate`] after, until
+///   [`prune_deliveries`](Self::prune_deliveries) removes the ones seen
+///   before a time.
+/// - Outbox: [`claim_outbox`](Self::claim_outbox) returns the undelivered
+///   entries whose next attempt is due, oldest first, counts the attempt and
+///   holds them from other claimants until `now + hold`;
+///   [`outbox_delivered`](Self::outbox_delivered) removes an entry from
+///   delivery for good; [`outbox_failed`](Self::outbox_failed) records why
+///   an attempt failed and when to try again.
 #[async_trait]
 pub trait StateStore: fmt::Debug + Send + Sync {
     /// The document at `key`.
@@ -242,6 +270,89 @@ pub trait StateStore: fmt::Debug + Send + Sync {
     async fn commit(&self, writes: Vec<Write>, audit: Vec<AuditEntry>) -> Result<Vec<u64>>;
     /// The audit records with `seq > after`, in order.
     async fn audit(&self, after: u64) -> Result<Vec<AuditRecord>>;
+
+    /// Apply `commit`'s writes and append its audit and outbox entries, all
+    /// or nothing; returns the new versions of the writes' keys.
+    ///
+    /// The provided implementation commits a commit without outbox entries
+    /// and refuses one with them.
+    async fn commit_with(&self, commit: Commit) -> Result<Vec<u64>> {
+        if commit.outbox.is_empty() {
+            self.commit(commit.writes, commit.audit).await
+        } else {
+            Err(unsupported("an outbox"))
+        }
+    }
+
+    /// Take the lease `name` for `holder` until `now + ttl`, unless another
+    /// holder has it and it has not lapsed.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: TimeDelta,
+    ) -> Result<LeaseOutcome> {
+        let _ = (name, holder, now, ttl);
+        Err(unsupported("leases"))
+    }
+
+    /// Extend `lease` until `now + ttl`; `None` when its holder no longer
+    /// has it (it lapsed, was released, or changed hands).
+    async fn renew_lease(&self, lease: &Lease, now: DateTime<Utc>, ttl: TimeDelta) -> Result<Option<Lease>> {
+        let _ = (lease, now, ttl);
+        Err(unsupported("leases"))
+    }
+
+    /// Give up `lease`; `false` when its holder no longer had it. A released
+    /// lease stays listed by [`leases`](Self::leases), with `until` at the
+    /// earliest time there is, so that its next holder's token is still one more.
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        let _ = lease;
+        Err(unsupported("leases"))
+    }
+
+    /// The leases whose names start with `prefix`, lapsed or not, ordered by name.
+    async fn leases(&self, prefix: &str) -> Result<Vec<Lease>> {
+        let _ = prefix;
+        Err(unsupported("leases"))
+    }
+
+    /// Record that delivery `id` from `source` (e.g. `github`) arrived at `at`.
+    async fn record_delivery(&self, source: &str, id: &str, at: DateTime<Utc>) -> Result<Delivery> {
+        let _ = (source, id, at);
+        Err(unsupported("deliveries"))
+    }
+
+    /// Forget the deliveries recorded before `before`; returns how many.
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64> {
+        let _ = before;
+        Err(unsupported("deliveries"))
+    }
+
+    /// Claim the outbox entries due for delivery.
+    async fn claim_outbox(&self, claim: ClaimOutbox) -> Result<Vec<OutboxItem>> {
+        let _ = claim;
+        Err(unsupported("an outbox"))
+    }
+
+    /// The entry `id` was delivered: never claim it again.
+    /// Unknown or already delivered ids are [`Error::NotFound`](crate::Error::NotFound).
+    async fn outbox_delivered(&self, id: &str) -> Result<()> {
+        let _ = id;
+        Err(unsupported("an outbox"))
+    }
+
+    /// The attempt to deliver `id` failed with `error`: claim it again at `next_attempt_at`.
+    /// Unknown or already delivered ids are [`Error::NotFound`](crate::Error::NotFound).
+    async fn outbox_failed(&self, id: &str, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
+        let _ = (id, error, next_attempt_at);
+        Err(unsupported("an outbox"))
+    }
+}
+
+fn unsupported(operation: &str) -> crate::Error {
+    crate::Error::Unsupported { backend: "this state store".into(), operation: operation.into() }
 }
 
 /// The time, read in one place so tests can set it.
