@@ -69,15 +69,15 @@ pub mod machine;
 pub mod memory;
 pub mod policy;
 pub mod policy_test;
+pub mod run;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use audit::{AuditBreak, AuditHead, BreakKind};
+pub use audit::{AuditBreak, AuditEntry, AuditHead, AuditRecord, BreakKind};
 pub use backend::{
-    ApprovalSource, AuditEntry, AuditRecord, ChangedFiles, CheckQuery, CheckSource, CiProvider, Clock, Directory,
-    Document, Fetched, IdempotencyKey, ManualClock, Notice, Run, RunId, RunKind, RunRequest, RunStatus, SourceControl,
-    StateStore, SystemClock, Write,
+    ApprovalSource, ChangedFiles, CheckQuery, CheckSource, CiProvider, Clock, Directory, Document, Fetched,
+    ManualClock, Notice, SourceControl, StateStore, SystemClock, Write,
 };
 pub use coordination::{ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, OutboxEntry, OutboxItem};
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
@@ -96,4 +96,5 @@ pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
     Stage, StageKind, Weekday, Window,
 };
+pub use run::{IdempotencyKey, Run, RunId, RunKind, RunRequest, RunStatus};
 pub use store::{AuditProblem, AuditReport, FileStore, TornLine};

@@ -6,7 +6,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::lock;
 use crate::audit::{self, AuditBreak};
-use crate::backend::{AuditEntry, AuditRecord, Document, Fetched, StateStore, Write};
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::backend::{Document, Fetched, StateStore, Write};
 use crate::coordination::{self, ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, OutboxItem};
 use crate::error::{Error, Result};
 use crate::store::table::Table;
