@@ -20,16 +20,18 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::Instrument;
 
+use crate::audit::AuditEntry;
 use crate::backend::{
     ApprovalSource, CheckSource, CiProvider, Clock, Directory, SourceControl, StateStore, SystemClock,
 };
-use crate::backend::{AuditEntry, Notice, Run, RunStatus, Write};
+use crate::backend::{Notice, Write};
 use crate::decision::{Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::evidence::Origin;
 use crate::key_hash::KeySet;
 use crate::machine::{Action, Event, Promotion, State};
 use crate::policy::{Policy, Stage};
+use crate::run::{Run, RunStatus};
 
 pub use approvals::StoreApprovals;
 pub use plan::{Plan, PlanStep};

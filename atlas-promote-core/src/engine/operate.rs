@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::backend::{AuditEntry, Write};
+use crate::audit::AuditEntry;
+use crate::backend::Write;
 use crate::decision::Blocker;
 use crate::error::{Error, Result};
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
