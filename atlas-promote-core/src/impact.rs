@@ -59,8 +59,8 @@ pub struct GateImpact {
     pub probes: usize,
     /// How many of them were decided differently.
     pub differing: usize,
-    /// One difference per distinct change (old verdict and blocker kinds →
-    /// new ones), the one with the least evidence; smallest first.
+    /// One difference per distinct change ([`Difference::summary`]), the one
+    /// with the least evidence; smallest first.
     pub differences: Vec<Difference>,
 }
 
@@ -79,9 +79,37 @@ pub struct Difference {
 }
 
 impl Difference {
-    /// A name for the change, e.g. `old: blocked (check_stale); new: allowed`.
+    /// What changed, e.g. `allowed → blocked: adds check_stale` or
+    /// `blocked in both: approvals_missing changes`: the verdicts, then each
+    /// blocker kind the new decision has more of (adds), fewer of (drops),
+    /// or as many of with other details (changes).
     pub fn summary(&self) -> String {
-        format!("old: {}; new: {}", outline(&self.old), outline(&self.new))
+        let (old, new) = (verdict_word(&self.old.verdict), verdict_word(&self.new.verdict));
+        let mut text = if old == new { format!("{old} in both") } else { format!("{old} → {new}") };
+        let mut kinds: Vec<&str> = self.old.blockers.iter().chain(&self.new.blockers).map(|b| b.kind()).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        let mut changes = Vec::new();
+        for kind in kinds {
+            let of = |d: &'_ Decision| d.blockers.iter().filter(|b| b.kind() == kind).cloned().collect::<Vec<_>>();
+            let (a, b) = (of(&self.old), of(&self.new));
+            match a.len().cmp(&b.len()) {
+                std::cmp::Ordering::Less => changes.push(format!("adds {kind}")),
+                std::cmp::Ordering::Greater => changes.push(format!("drops {kind}")),
+                std::cmp::Ordering::Equal if a != b => changes.push(format!("{kind} changes")),
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+        if let (Some(a), Some(b)) = (self.old.until(), self.new.until())
+            && a != b
+        {
+            changes.push("the wait ends at another time".to_owned());
+        }
+        if !changes.is_empty() {
+            text.push_str(": ");
+            text.push_str(&changes.join(", "));
+        }
+        text
     }
 
     /// The difference as a `[[case]]` of a test file that expects the new
@@ -126,15 +154,12 @@ fn verdict_name(verdict: &Verdict) -> &'static str {
     }
 }
 
-/// The verdict and the blocker kinds: `blocked (check_stale, approvals_missing)`.
-fn outline(decision: &Decision) -> String {
-    let kinds: Vec<&str> = decision.blockers.iter().map(|b| b.kind()).collect();
-    let verdict = match decision.verdict {
+fn verdict_word(verdict: &Verdict) -> &'static str {
+    match verdict {
         Verdict::Allow => "allowed",
         Verdict::Wait { .. } => "waiting",
         Verdict::Block => "blocked",
-    };
-    if kinds.is_empty() { verdict.to_owned() } else { format!("{verdict} ({})", kinds.join(", ")) }
+    }
 }
 
 /// TOML has no null: absent is how it says none.
