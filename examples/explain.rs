@@ -6,29 +6,28 @@
 //! ```
 //!
 //! `examples/evidence/index.json` says, for each sample, which gate to
-//! evaluate, at which instant, and the verdict DESIGN §4 gives. The same
+//! evaluate, at which instant, and the verdict the gate rules give. The same
 //! decision is one command away:
 //! `atlas-promote evaluate --preset atlas --from … --to … --evidence … --at …`.
 
 use std::error::Error;
 use std::path::Path;
 
+use atlas_promote::chrono::{DateTime, SecondsFormat, Utc};
+use atlas_promote::serde_json::{Map, Value};
 use atlas_promote::{Evidence, Policy, Verdict};
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Deserialize;
 
 /// One entry of `examples/evidence/index.json`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug)]
 struct Sample {
     /// The evidence file, relative to `examples/evidence/`.
     evidence: String,
     from: String,
     to: String,
     at: DateTime<Utc>,
-    /// The verdict DESIGN §4 gives: `allow`, `wait` or `block`.
+    /// The verdict the gate rules give: `allow`, `wait` or `block`.
     verdict: String,
-    /// The kinds of the blockers DESIGN §4 gives, in rule order.
+    /// The kinds of the blockers the gate rules give, in rule order.
     blockers: Vec<String>,
     /// What the evidence shows, in a sentence.
     story: String,
@@ -55,7 +54,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let kinds: Vec<_> = decision.blockers.iter().map(|b| b.kind()).collect();
         if verdict != sample.verdict || kinds != sample.blockers {
             differ += 1;
-            println!("  note: DESIGN §4 gives {} {:?}", sample.verdict, sample.blockers);
+            println!("  note: the index expects {} {:?}", sample.verdict, sample.blockers);
         }
         println!();
     }
@@ -71,13 +70,48 @@ fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     if differ > 0 {
-        println!("{differ} of {} decisions differ from DESIGN §4 (is the gate engine complete?)", samples.len());
+        println!("{differ} of {} decisions differ from the index (is the gate engine complete?)", samples.len());
     }
     Ok(())
 }
 
 fn read_index(path: &Path) -> Result<Vec<Sample>, Box<dyn Error>> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let samples = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(samples)
+    let place = path.display();
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{place}: {e}"))?;
+    let index: Value = atlas_promote::serde_json::from_str(&text).map_err(|e| format!("{place}: {e}"))?;
+    let entries = index.as_array().ok_or_else(|| format!("{place}: expected an array of samples"))?;
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let entry = entry.as_object().ok_or_else(|| format!("{place}: sample {i} is not an object"))?;
+            Sample::read(entry).map_err(|e| format!("{place}: sample {i}: {e}").into())
+        })
+        .collect()
+}
+
+impl Sample {
+    fn read(entry: &Map<String, Value>) -> Result<Self, String> {
+        const FIELDS: [&str; 7] = ["evidence", "from", "to", "at", "verdict", "blockers", "story"];
+        if let Some(unknown) = entry.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(format!("unknown field `{unknown}`"));
+        }
+        let text = |field: &str| {
+            entry.get(field).and_then(Value::as_str).map(str::to_owned).ok_or(format!("`{field}` must be a string"))
+        };
+        let blockers = entry
+            .get("blockers")
+            .and_then(Value::as_array)
+            .and_then(|kinds| kinds.iter().map(|k| k.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>())
+            .ok_or("`blockers` must be an array of strings")?;
+        Ok(Self {
+            evidence: text("evidence")?,
+            from: text("from")?,
+            to: text("to")?,
+            at: text("at")?.parse().map_err(|e| format!("`at`: {e}"))?,
+            verdict: text("verdict")?,
+            blockers,
+            story: text("story")?,
+        })
+    }
 }
