@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-pub use atlas_promote_fakes::relay::Front;
 use atlas_promote_core::{Clock, ManualClock};
+pub use atlas_promote_fakes::relay::Front;
 use atlas_promote_fakes::relay::{FaultPlan, RelayFault};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};

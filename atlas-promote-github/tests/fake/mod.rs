@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use atlas_promote_fakes::relay::Front;
 use atlas_promote_core::{Clock, ManualClock};
+pub use atlas_promote_fakes::relay::Front;
 use atlas_promote_fakes::relay::{FaultPlan, RelayFault};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
