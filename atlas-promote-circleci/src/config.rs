@@ -62,6 +62,8 @@ pub(crate) struct Settings {
     pub(crate) scheduled_trigger_types: Vec<String>,
     pub(crate) approval_job_prefix: String,
     pub(crate) approval_job_separator: String,
+    /// Approval jobs named explicitly: (job name, stage), besides the convention.
+    pub(crate) approval_jobs: Vec<(String, String)>,
     pub(crate) parameter_prefix: String,
     pub(crate) max_pages: usize,
     pub(crate) page_deadline: Duration,
@@ -85,9 +87,13 @@ impl Settings {
         pipeline.trigger_types().any(|t| self.scheduled_trigger_types.iter().any(|s| s == t))
     }
 
-    /// The stage an approval job is for: `approve-<stage>` or
+    /// The stage an approval job is for: one mapped explicitly
+    /// ([`CircleCiBuilder::with_approval_job`]), else `approve-<stage>` or
     /// `approve-<stage>--<anything>` (with the default prefix and separator).
     pub(crate) fn approval_job_is_for(&self, job_name: &str, stage: &str) -> bool {
+        if let Some(mapped) = self.mapped_approval_stage(job_name) {
+            return mapped == stage;
+        }
         job_name
             .strip_prefix(self.approval_job_prefix.as_str())
             .and_then(|rest| rest.strip_prefix(stage))
@@ -95,10 +101,17 @@ impl Settings {
     }
 
     /// The stage named by an approval job, if the name follows the convention.
-    pub(crate) fn approval_job_stage<'a>(&self, job_name: &'a str) -> Option<&'a str> {
+    pub(crate) fn approval_job_stage<'a>(&'a self, job_name: &'a str) -> Option<&'a str> {
+        if let Some(mapped) = self.mapped_approval_stage(job_name) {
+            return Some(mapped);
+        }
         let rest = job_name.strip_prefix(self.approval_job_prefix.as_str())?;
         let stage = rest.split(self.approval_job_separator.as_str()).next().unwrap_or(rest);
         (!stage.is_empty()).then_some(stage)
+    }
+
+    fn mapped_approval_stage(&self, job_name: &str) -> Option<&str> {
+        self.approval_jobs.iter().find(|(job, _)| job == job_name).map(|(_, stage)| stage.as_str())
     }
 
     /// The check a workflow reports, if it is one of the configured check workflows.
@@ -167,6 +180,7 @@ impl CircleCiBuilder {
                 scheduled_trigger_types: vec!["scheduled_pipeline".into(), "schedule".into()],
                 approval_job_prefix: "approve-".into(),
                 approval_job_separator: "--".into(),
+                approval_jobs: Vec::new(),
                 parameter_prefix: "atlas_".into(),
                 max_pages: 10,
                 page_deadline: Duration::from_secs(20),
@@ -292,6 +306,16 @@ impl CircleCiBuilder {
         self
     }
 
+    /// The approval job `job` (CircleCI's own docs name theirs `hold`) is an
+    /// approval for `stage`, whatever the naming convention says. May be
+    /// called once per job; a later call for the same job replaces the stage.
+    pub fn with_approval_job(mut self, job: impl Into<String>, stage: impl Into<String>) -> Self {
+        let (job, stage) = (job.into(), stage.into());
+        self.settings.approval_jobs.retain(|(j, _)| *j != job);
+        self.settings.approval_jobs.push((job, stage));
+        self
+    }
+
     /// The prefix of every pipeline parameter this backend sends (default `atlas_`).
     pub fn with_parameter_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.settings.parameter_prefix = prefix.into();
@@ -377,6 +401,9 @@ impl CircleCiBuilder {
         match reqwest::Url::parse(&s.base_url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.query().is_none() => {}
             _ => return Err(invalid(WHAT, format!("base URL {:?} is not an http(s) URL", s.base_url))),
+        }
+        if let Some((job, stage)) = s.approval_jobs.iter().find(|(j, st)| j.trim().is_empty() || st.trim().is_empty()) {
+            return Err(invalid(WHAT, format!("approval job {job:?} for stage {stage:?}: neither may be empty")));
         }
         if s.definition_id.as_deref().is_some_and(|d| d.trim().is_empty() || d.contains('/')) {
             return Err(invalid(WHAT, "the pipeline definition id is empty or contains `/`"));
@@ -472,5 +499,18 @@ mod tests {
         assert!(!s.approval_job_is_for("hold", "prod"));
         assert_eq!(s.approval_job_stage("approve-prod--dev-team"), Some("prod"));
         assert_eq!(s.approval_job_stage("approve-"), None);
+    }
+
+    #[test]
+    fn an_approval_job_mapped_explicitly_is_for_its_stage_only() {
+        let s = valid().with_approval_job("hold", "prod").with_approval_job("approve-staging", "dev").settings;
+        assert!(s.approval_job_is_for("hold", "prod"));
+        assert!(!s.approval_job_is_for("hold", "staging"));
+        assert_eq!(s.approval_job_stage("hold"), Some("prod"));
+        // The mapping wins over the convention; other jobs still follow it.
+        assert!(s.approval_job_is_for("approve-staging", "dev"));
+        assert!(!s.approval_job_is_for("approve-staging", "staging"));
+        assert!(s.approval_job_is_for("approve-prod--dev-team", "prod"));
+        assert!(refused(valid().with_approval_job("hold", "")).contains("approval job \"hold\""));
     }
 }

@@ -156,6 +156,20 @@ async fn an_approved_job_is_an_approve_record_by_the_approvers_login() {
 }
 
 #[tokio::test]
+async fn an_approval_job_mapped_explicitly_approves_its_stage_whatever_its_name() {
+    // CircleCI's own docs name their approval job `hold`.
+    let server = MockServer::start().await;
+    mount_trunk(&server, json!([approval_job("hold", json!({}))])).await;
+    let circleci = builder(&server).with_approval_job("hold", "prod").build().unwrap();
+
+    let prod = circleci.approvals("prod", SHA).await.unwrap();
+    let staging = circleci.approvals("staging", SHA).await.unwrap();
+
+    assert_eq!(prod.iter().map(|r| (r.approver.as_str(), r.stage.as_str())).collect::<Vec<_>>(), [("pat", "prod")]);
+    assert!(staging.is_empty(), "{staging:?}");
+}
+
+#[tokio::test]
 async fn a_cancelled_approval_job_is_a_reject_record_by_whoever_cancelled_it() {
     let server = MockServer::start().await;
     mount_trunk(&server, standard_jobs()).await;
