@@ -30,11 +30,11 @@
 
 use std::sync::Arc;
 
+use atlas_promote::chrono::{DateTime, TimeDelta, Utc};
 use atlas_promote::{
     ApprovalDecision, Candidate, CheckResult, CheckStatus, ManualClock, MemoryApprovals, MemoryChecks, MemoryCi,
     MemorySourceControl, MemoryStore, Policy, Promoter, RunKind, StaticDirectory,
 };
-use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group};
 
 const CANDIDATES: usize = 10_000;

@@ -11,11 +11,11 @@
 
 use std::hint::black_box;
 
+use atlas_promote::chrono::{DateTime, TimeDelta, Utc};
 use atlas_promote::{
     ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, Freeze, Policy,
     Verdict,
 };
-use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const NIGHTS: i64 = 30;

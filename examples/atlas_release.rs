@@ -13,9 +13,9 @@
 //! release-policy test drives a `Scenario` the same way and asserts instead
 //! of printing (see `atlas-promote-core/tests/engine_flow.rs`).
 
+use atlas_promote::chrono::{DateTime, TimeDelta, Utc};
 use atlas_promote::testkit::Scenario;
 use atlas_promote::{CheckStatus, Error, LocalTime, Policy, Weekday, Window};
-use chrono::{DateTime, TimeDelta, Utc};
 
 type Result<T = (), E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
@@ -28,7 +28,7 @@ async fn main() -> Result {
         days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu],
         start: LocalTime::hm(9, 0).ok_or("09:00")?,
         end: LocalTime::hm(16, 0).ok_or("16:00")?,
-        tz: chrono_tz::Europe::Berlin,
+        tz: atlas_promote::chrono_tz::Europe::Berlin,
     }];
 
     // The clock starts on Monday 2026-05-04, 08:00 UTC.
@@ -91,7 +91,7 @@ async fn main() -> Result {
     // An embedding program sleeps until the engine's next wake-up, then ticks again.
     let wake = ticks.iter().filter_map(|t| t.next_wake).min().ok_or("the engine asks to be woken")?;
     out.flush(&s);
-    let berlin = wake.with_timezone(&chrono_tz::Europe::Berlin);
+    let berlin = wake.with_timezone(&atlas_promote::chrono_tz::Europe::Berlin);
     println!(
         "  (the engine asks to be called again at {}, {})",
         wake.format("%a %m-%d %H:%M"),

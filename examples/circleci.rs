@@ -110,9 +110,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         record.roles = policy.directory.get(&record.approver).cloned().unwrap_or_default();
     }
 
-    let decision = gate.evaluate(&evidence, chrono::Utc::now());
+    let decision = gate.evaluate(&evidence, atlas_promote::chrono::Utc::now());
     println!("{decision}");
-    println!("{}", serde_json::to_string_pretty(&decision)?);
+    println!("{}", atlas_promote::serde_json::to_string_pretty(&decision)?);
     eprintln!("({} CircleCI API requests)", circleci.request_count());
     Ok(())
 }

@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
-use atlas_promote::{CiProvider, Error, IdempotencyKey, Result, Run, RunId, RunRequest, RunStatus};
-use chrono::Utc;
+use atlas_promote::chrono::{DateTime, Utc};
+use atlas_promote::{CiProvider, Error, IdempotencyKey, Result, Run, RunId, RunRequest, RunStatus, async_trait};
 
 /// Runs `sh -c <command>` for every run, with the request in environment
 /// variables: `ATLAS_KEY`, `ATLAS_KIND`, `ATLAS_STAGE`, `ATLAS_SHA`,
@@ -31,7 +30,7 @@ struct LocalRun {
     key: IdempotencyKey,
     child: Option<Child>,
     status: RunStatus,
-    finished_at: Option<chrono::DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
 }
 
 impl CommandCi {
@@ -169,7 +168,7 @@ mod tests {
     #[tokio::test]
     async fn command_ci_keeps_the_ci_provider_contract() {
         let ci = CommandCi::new("sleep 0.2");
-        atlas_promote_core::testkit::ci_provider_suite(&ci, sample_request()).await;
+        atlas_promote::testkit::ci_provider_suite(&ci, sample_request()).await;
     }
 
     #[tokio::test]

@@ -78,7 +78,7 @@ async fn run(target: Target) -> atlas_promote::Result<()> {
     }
     let github = builder.build()?;
     let policy = Policy::atlas();
-    let now = chrono::Utc::now();
+    let now = atlas_promote::chrono::Utc::now();
 
     let (from, to, mut evidence) = match target {
         Target::Pull(number) => {
@@ -108,7 +108,7 @@ async fn run(target: Target) -> atlas_promote::Result<()> {
 
     let decision = gate.evaluate(&evidence, now);
     println!("{decision}");
-    println!("{}", serde_json::to_string_pretty(&decision).unwrap_or_default());
+    println!("{}", atlas_promote::serde_json::to_string_pretty(&decision).unwrap_or_default());
     let stats = github.stats();
     println!("{} requests to GitHub ({} answered 304 from cache)", stats.sent, stats.not_modified);
     Ok(())

@@ -6,11 +6,32 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// `Result` with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What went wrong talking to a backend, a store, or the engine.
+/// What went wrong talking to a backend, a store, or the engine, or reading
+/// a policy or evidence file.
 ///
 /// Backends keep private error enums and convert them into this one, saying
 /// whether a failure is [temporary](Error::is_temporary) (worth retrying) or
-/// permanent.
+/// permanent. Every error of the library converts into it, so `?` works in a
+/// function returning [`Result`]:
+///
+/// ```
+/// use atlas_promote_core::{Decision, Evidence, Policy, Result};
+///
+/// fn decide(policy: &str, evidence: &str) -> Result<Decision> {
+///     let policy = Policy::from_path(policy)?; // a PolicyError
+///     let evidence = Evidence::from_path(evidence)?; // an EvidenceError
+///     let now = "2026-05-06T10:00:00Z".parse().expect("an RFC 3339 instant");
+///     Ok(policy.gate("staging", "prod")?.evaluate(&evidence, now)) // a GateError
+/// }
+///
+/// let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+/// let policy = format!("{root}/policies/atlas.toml");
+/// let decision = decide(&policy, &format!("{root}/evidence/staging-to-prod.json"))?;
+/// assert!(decision.is_allowed());
+/// let missing = decide(&policy, "no-such-evidence.json").unwrap_err();
+/// assert!(matches!(missing, atlas_promote_core::Error::Evidence(_)), "{missing}");
+/// # Ok::<(), atlas_promote_core::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -86,6 +107,12 @@ pub enum Error {
     /// A gate that the policy does not have.
     #[error(transparent)]
     Gate(#[from] crate::gate::GateError),
+    /// A policy file that could not be read, parsed or validated.
+    #[error(transparent)]
+    Policy(#[from] crate::file::PolicyError),
+    /// An evidence file that could not be read, parsed or accepted.
+    #[error(transparent)]
+    Evidence(#[from] crate::evidence::EvidenceError),
     /// An I/O failure of a local store.
     #[error("{path}: {source}")]
     Io {

@@ -49,6 +49,21 @@ assert_eq!(s.state("c1").await?.to_string(), "live in staging"); // a failed nig
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The crates whose types the public API makes users name: a user who
+// depends on this crate (or the `atlas-promote` facade) alone writes
+// `atlas_promote::chrono::TimeDelta` and `#[atlas_promote::async_trait]`.
+
+/// The [`async_trait`](macro@async_trait::async_trait) attribute every backend
+/// trait is declared with; put it on your `impl` of one.
+pub use async_trait::async_trait;
+/// The date and time crate of every instant (`DateTime<Utc>`) and span
+/// (`TimeDelta`) in the API.
+pub use chrono;
+/// The time zones of deployment windows ([`Window::tz`]).
+pub use chrono_tz;
+/// JSON, the form of decisions, plans and evidence.
+pub use serde_json;
+
 pub mod audit;
 pub mod backend;
 pub mod coordination;
@@ -82,6 +97,7 @@ pub use backend::{
 pub use coordination::{ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, OutboxEntry, OutboxItem};
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
+pub use engine::records::{Hold, PromotionRecord, Versioned};
 pub use engine::{Plan, PlanStep, Promoter, PromoterBuilder, StoreApprovals, Tick};
 pub use error::{BoxError, Error, Result, with_innermost_cause};
 pub use evidence::{
@@ -90,7 +106,7 @@ pub use evidence::{
 pub use file::PolicyError;
 pub use gate::{Gate, GateError, evaluate};
 pub use lint::{Finding, Severity};
-pub use machine::TransitionError;
+pub use machine::{Action, Event, Promotion, State, TransitionError};
 pub use memory::{MemoryApprovals, MemoryChecks, MemoryCi, MemorySourceControl, MemoryStore, Outcome, StaticDirectory};
 pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
