@@ -92,7 +92,7 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         warn_deprecation(&headers, path);
-        let text = response.text().await.map_err(|e| ApiError::Transport(e.without_url()))?;
+        let text = response.text().await.map_err(|e| ApiError::Body(e.without_url()))?;
         if status.is_success() { Ok((status, text)) } else { Err(parse_error(status, &headers, &text, Utc::now())) }
     }
 

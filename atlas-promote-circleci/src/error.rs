@@ -21,6 +21,11 @@ pub(crate) enum ApiError {
     /// The request did not complete: connection refused, reset, timed out.
     #[error("request failed: {}", atlas_promote_core::with_innermost_cause(.0))]
     Transport(#[source] reqwest::Error),
+    /// The answer's body could not be read to its end: the connection closed
+    /// (or timed out) before the declared length arrived. reqwest reports it
+    /// as a decode error; it is a transport failure, and temporary.
+    #[error("answer cut short while reading its body: {}", atlas_promote_core::with_innermost_cause(.0))]
+    Body(#[source] reqwest::Error),
     /// A success status whose body is not what the API documents.
     #[error("unexpected response body: {message}; body starts {snippet:?}")]
     Decode { message: String, snippet: String },
@@ -36,6 +41,7 @@ impl ApiError {
                     || status.is_server_error()
             }
             Self::Transport(e) => e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
+            Self::Body(_) => true,
             Self::Decode { .. } => false,
         }
     }

@@ -247,3 +247,25 @@ async fn the_pipeline_of_a_timed_out_trigger_is_not_taken_for_someone_else_s() {
     assert_eq!(h.fake.posts_per_key()[&key(B, "dev", "deploy")], 1, "B's deploy was triggered once");
     assert_eq!(h.state(B).await, "flushing dev", "B's deploy (which ended with A's) was found");
 }
+
+#[tokio::test]
+async fn a_read_whose_answer_is_cut_short_of_its_declared_length_is_retried() {
+    let mut h = harness().await;
+    h.merge(A, "alice", &["pipelines/a.py"]).await;
+    h.run().await;
+    assert_eq!(h.state(A).await, "deploying to dev (attempt 1)");
+    let a_dev = h.fake.pipeline_of(&key(A, "dev", "deploy")).unwrap();
+
+    // Twice a 200 that declares more bytes than it sends, then closes: a
+    // proxy restarting mid-answer. Reading the run's workflows succeeds on the third try.
+    h.fake.inject(Fault::new("GET", &format!("/pipeline/{a_dev}/workflow"), 2, FaultKind::CutShort));
+    h.clock.advance(TimeDelta::minutes(5));
+    h.fake.finish_runs("success");
+    let sent = h.circleci.request_count();
+    let tick = h.tick().await;
+
+    assert!(tick.failures.is_empty(), "a body cut short is temporary and retried: {tick}");
+    assert_eq!(h.fake.fault_hits(), [2]);
+    assert!(h.circleci.request_count() - sent >= 3, "the cut-short GETs were sent again");
+    assert_eq!(h.state(A).await, "flushing dev");
+}

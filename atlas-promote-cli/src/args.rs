@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
-use crate::exit::EXIT_STATUS_HELP;
+use crate::exit::{EXIT_STATUS_HELP, EXIT_STATUS_SEE};
 
 /// Trunk-based release policies as code: decide whether a candidate may move
-/// to the next stage, lint a policy, print a built-in policy.
+/// to the next stage, lint a policy, test it, compare two, print a built-in one.
 #[derive(Debug, Parser)]
 #[command(name = "atlas-promote", version, after_help = EXIT_STATUS_HELP)]
 pub(crate) struct Cli {
@@ -24,23 +24,51 @@ pub(crate) enum Command {
     ///
     /// Prints the verdict (allowed, waiting until …, blocked), then one line
     /// per blocker and per warning.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = EXIT_STATUS_SEE)]
     Evaluate(EvaluateArgs),
     /// Check a policy file for mistakes that validation cannot see.
     ///
     /// Prints one finding per line, then a summary.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = EXIT_STATUS_SEE)]
     Lint(LintArgs),
+    /// Run policy test files: `[[case]]`s (one gate decision each) and
+    /// `[[scenario]]`s (a timeline through the engine on a simulated clock).
+    ///
+    /// Prints one line per case and scenario, the failing ones with what was
+    /// expected and what the decision said, then a summary.
+    #[command(after_help = EXIT_STATUS_SEE)]
+    Test(TestArgs),
+    /// Compare two policies: generated evidence that probes every rule's
+    /// boundaries, decided by both, for every gate they share.
+    ///
+    /// Prints the gates one policy lacks, then each difference, smallest
+    /// evidence first, as a `[[case]]` ready to paste into a test file.
+    #[command(after_help = EXIT_STATUS_SEE)]
+    Diff(DiffArgs),
     /// Print a built-in policy as a TOML policy file; without a name, list them.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = EXIT_STATUS_SEE)]
     Preset(PresetArgs),
+}
+
+impl Command {
+    /// Whether the command was asked for JSON, so that its errors are JSON too.
+    pub(crate) fn wants_json(&self) -> bool {
+        match self {
+            Self::Evaluate(args) => args.format == Format::Json,
+            Self::Lint(args) => args.format == Format::Json,
+            Self::Test(args) => args.format == TestFormat::Json,
+            Self::Diff(args) => args.format == Format::Json,
+            Self::Preset(_) => false,
+        }
+    }
 }
 
 /// Arguments of `evaluate`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("source").required(true).args(["policy", "preset"])))]
+#[command(group(ArgGroup::new("source").args(["policy", "preset"])))]
 pub(crate) struct EvaluateArgs {
-    /// The policy file (TOML; YAML with .yaml or .yml).
+    /// The policy file (TOML; YAML with .yaml or .yml); `-` reads standard
+    /// input [default: the file ATLAS_POLICY names].
     #[arg(long, value_name = "FILE")]
     pub(crate) policy: Option<PathBuf>,
     /// A built-in policy instead of a file (see `atlas-promote preset`).
@@ -66,10 +94,43 @@ pub(crate) struct EvaluateArgs {
 /// Arguments of `lint`.
 #[derive(Debug, Args)]
 pub(crate) struct LintArgs {
-    /// The policy file (TOML; YAML with .yaml or .yml).
+    /// The policy file (TOML; YAML with .yaml or .yml); `-` reads standard
+    /// input [default: the file ATLAS_POLICY names].
     #[arg(value_name = "FILE")]
-    pub(crate) file: PathBuf,
+    pub(crate) file: Option<PathBuf>,
     /// How to print the findings.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub(crate) format: Format,
+}
+
+/// Arguments of `test`.
+#[derive(Debug, Args)]
+pub(crate) struct TestArgs {
+    /// Test files, or directories: every *.toml, *.yaml and *.yml in them
+    /// whose top level has `[[case]]` or `[[scenario]]`.
+    #[arg(value_name = "FILE|DIR", required = true)]
+    pub(crate) paths: Vec<PathBuf>,
+    /// How to print the results.
+    #[arg(long, value_enum, default_value_t = TestFormat::Text)]
+    pub(crate) format: TestFormat,
+}
+
+/// Arguments of `diff`.
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    /// The policy as it is (TOML; YAML with .yaml or .yml).
+    #[arg(value_name = "OLD")]
+    pub(crate) old: PathBuf,
+    /// The policy as it would be.
+    #[arg(value_name = "NEW")]
+    pub(crate) new: PathBuf,
+    /// How many pieces of evidence to generate per shared gate.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub(crate) cases: usize,
+    /// The generator's seed: the same seed generates the same evidence.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub(crate) seed: u64,
+    /// How to print the differences.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
 }
@@ -89,6 +150,17 @@ pub(crate) enum Format {
     Text,
     /// Pretty-printed JSON for programs.
     Json,
+}
+
+/// How `test` prints its results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TestFormat {
+    /// One line per case and scenario.
+    Text,
+    /// Pretty-printed JSON for programs.
+    Json,
+    /// JUnit XML, which CI systems render.
+    Junit,
 }
 
 fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
@@ -136,9 +208,8 @@ mod tests {
     }
 
     #[test]
-    fn evaluate_needs_a_policy_or_a_preset_but_not_both() {
+    fn evaluate_takes_a_policy_or_a_preset_but_not_both() {
         let base = ["atlas-promote", "evaluate", "--from", "dev", "--to", "staging", "--evidence", "e.json"];
-        assert!(Cli::try_parse_from(base).is_err());
         let both = [&base[..], &["--policy", "p.toml", "--preset", "atlas"]].concat();
         assert!(Cli::try_parse_from(both).is_err());
     }

@@ -2,16 +2,30 @@
 
 use std::fmt;
 
-/// The exit status table, shown by `--help`.
+use atlas_promote_core::PolicyError;
+
+/// The exit status table, shown by `atlas-promote --help`.
 pub(crate) const EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0  evaluate: allowed; lint: no errors (warnings are fine); otherwise: success
+  0  evaluate: allowed; lint: no errors (warnings are fine); test: every case
+     and scenario passed; diff: no difference; otherwise: success (also when
+     whoever reads the output stops reading, as `| head` does)
   1  any other failure, e.g. the output could not be written
-  2  bad input: a usage error, an unreadable or invalid policy or evidence file
-     (the message names the file and, when known, line and column), an unknown
-     preset, or no gate between the two stages
+  2  bad input: a usage error, an unreadable or invalid policy, evidence or
+     test file (the message names the file and, when known, line, column and
+     field), an unknown preset or stage, or no gate between the two stages
   3  evaluate: wait; only time stands in the way (soak, window, freeze)
-  4  evaluate: blocked; lint: the policy has errors";
+  4  evaluate: blocked; lint: the policy has errors; test: a case or scenario
+     failed; diff: the two policies decide differently
+
+With --format json, errors are JSON on stdout too:
+  {\"error\": {\"kind\", \"message\", \"file\", \"line\", \"column\", \"field\"}}
+
+Environment:
+  ATLAS_POLICY  the policy file of `evaluate` and `lint` when none is given";
+
+/// What a subcommand's help says about exit statuses.
+pub(crate) const EXIT_STATUS_SEE: &str = "Exit status: see the table in `atlas-promote --help`.";
 
 /// How a command ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,27 +55,72 @@ impl Status {
     }
 }
 
-/// Why a command could not finish; each line printed to stderr after `error: `.
+/// Why a command could not finish; each line printed to stderr after `error: `
+/// (with `--format json`, one JSON object on stdout instead).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Failure {
     /// Unusable input; the message names the file and the place.
     BadInput(String),
+    /// A file with mistakes, each located (file, line, column, field).
+    File(PolicyError),
+    /// Whoever reads the output stopped reading (`| head -1`): not a failure.
+    ClosedPipe,
     /// Anything else.
     Other(String),
 }
 
 impl Failure {
-    /// Writing the output failed (a closed pipe, a full disk).
+    /// Writing the output failed: a closed pipe (the reader has all it
+    /// wanted), a full disk.
     pub(crate) fn output(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            return Self::ClosedPipe;
+        }
         Self::Other(format!("cannot write output: {e}"))
     }
 
     /// The exit status this failure ends the command with.
     pub(crate) fn status(&self) -> Status {
         match self {
-            Self::BadInput(_) => Status::BadInput,
+            Self::BadInput(_) | Self::File(_) => Status::BadInput,
+            Self::ClosedPipe => Status::Success,
             Self::Other(_) => Status::Failure,
         }
+    }
+
+    /// The failure as JSON: `{"error": {"kind", "message", "file", "line", "column", "field"}}`,
+    /// a file's further mistakes in `also`.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        let kind = match self {
+            Self::BadInput(_) | Self::File(_) => "bad_input",
+            Self::Other(_) | Self::ClosedPipe => "failure",
+        };
+        let mut error = match self {
+            Self::File(e) => mistake_json(e),
+            Self::ClosedPipe => serde_json::json!({ "message": "the output was closed" }),
+            Self::BadInput(message) | Self::Other(message) => serde_json::json!({
+                "message": message, "file": null, "line": null, "column": null, "field": null,
+            }),
+        };
+        error["kind"] = kind.into();
+        if let Self::File(e) = self
+            && !e.also.is_empty()
+        {
+            error["also"] = e.also.iter().map(mistake_json).collect();
+        }
+        serde_json::json!({ "error": error })
+    }
+}
+
+fn mistake_json(e: &PolicyError) -> serde_json::Value {
+    serde_json::json!({
+        "message": e.message, "file": e.file, "line": e.line, "column": e.column, "field": e.field,
+    })
+}
+
+impl From<PolicyError> for Failure {
+    fn from(e: PolicyError) -> Self {
+        Self::File(e)
     }
 }
 
@@ -69,6 +128,8 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadInput(message) | Self::Other(message) => f.write_str(message),
+            Self::File(e) => write!(f, "{e}"),
+            Self::ClosedPipe => f.write_str("the output was closed"),
         }
     }
 }

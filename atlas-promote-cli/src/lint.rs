@@ -2,27 +2,42 @@
 
 use std::io::Write;
 
-use atlas_promote_core::{Finding, Policy, Severity};
+use atlas_promote_core::{Finding, Severity};
 
 use crate::args::{Format, LintArgs};
 use crate::exit::{Failure, Status};
+use crate::input;
 
 /// Lint the policy file: exit 4 when there are errors, 0 otherwise (warnings are fine).
 pub(crate) fn run(args: &LintArgs, out: &mut dyn Write) -> Result<Status, Failure> {
-    let policy = Policy::from_path(&args.file).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let Some(path) = input::policy_path(args.file.as_deref()) else {
+        return Err(Failure::BadInput(format!(
+            "give the policy FILE to lint (`-` for standard input), or name it in {}",
+            input::ATLAS_POLICY
+        )));
+    };
+    let (policy, file) = input::read_policy(&path)?;
     let findings = policy.lint();
     match args.format {
-        Format::Text => {
-            let file = args.file.display();
-            write_text(&file.to_string(), &findings, out).map_err(Failure::output)?;
-        }
+        Format::Text => write_text(&file, &findings, out).map_err(Failure::output)?,
         Format::Json => {
-            let json = serde_json::to_string_pretty(&findings)
+            let json = serde_json::to_string_pretty(&report(&file, &findings))
                 .map_err(|e| Failure::Other(format!("cannot render findings as JSON: {e}")))?;
             writeln!(out, "{json}").map_err(Failure::output)?;
         }
     }
     Ok(status(&findings))
+}
+
+/// The JSON report: the file, the counts, and the findings.
+fn report(file: &str, findings: &[Finding]) -> serde_json::Value {
+    let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
+    serde_json::json!({
+        "file": file,
+        "errors": errors,
+        "warnings": findings.len() - errors,
+        "findings": findings,
+    })
 }
 
 fn status(findings: &[Finding]) -> Status {

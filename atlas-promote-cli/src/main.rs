@@ -1,14 +1,19 @@
-//! The `atlas-promote` command: evaluate a gate, lint a policy, print a preset.
+//! The `atlas-promote` command: evaluate a gate, lint, test and compare
+//! policies, print a preset.
 //!
 //! Exit status: 0 allowed (or success), 1 any other failure, 2 bad input,
-//! 3 wait, 4 blocked (or lint errors); `atlas-promote --help` shows the table.
+//! 3 wait, 4 blocked (or lint errors, failed tests, differences);
+//! `atlas-promote --help` shows the table.
 #![forbid(unsafe_code)]
 
 mod args;
+mod diff;
 mod evaluate;
 mod exit;
+mod input;
 mod lint;
 mod preset;
+mod test;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -18,20 +23,34 @@ use clap::Parser;
 fn main() -> ExitCode {
     // Usage errors are clap's: it prints them and exits 2.
     let cli = args::Cli::parse();
+    let json = cli.command.wants_json();
     let now = chrono::Utc::now();
     let status = match run(cli.command, now, &mut std::io::stdout().lock()) {
         Ok(status) => status,
         Err(failure) => {
-            // One `error: ` line per mistake (a policy file may have
-            // several). Nothing better to do if stderr is gone too.
-            let mut stderr = std::io::stderr().lock();
-            for line in failure.to_string().lines() {
-                let _ = writeln!(stderr, "error: {line}");
-            }
+            report(&failure, json);
             failure.status()
         }
     };
     ExitCode::from(status.code())
+}
+
+/// Print why the command failed: one `error: ` line per mistake on stderr
+/// (a file may have several), or with `--format json` one JSON object on stdout.
+fn report(failure: &exit::Failure, json: bool) {
+    // Nothing better to do if the output is gone too.
+    if *failure == exit::Failure::ClosedPipe {
+        return;
+    }
+    if json {
+        let text = serde_json::to_string_pretty(&failure.to_json()).unwrap_or_default();
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
+        return;
+    }
+    let mut stderr = std::io::stderr().lock();
+    for line in failure.to_string().lines() {
+        let _ = writeln!(stderr, "error: {line}");
+    }
 }
 
 /// Run one command, writing its output to `out`; `now` is the instant
@@ -44,6 +63,8 @@ fn run(
     let status = match command {
         args::Command::Evaluate(args) => evaluate::run(&args, now, out)?,
         args::Command::Lint(args) => lint::run(&args, out)?,
+        args::Command::Test(args) => test::run(&args, out)?,
+        args::Command::Diff(args) => diff::run(&args, out)?,
         args::Command::Preset(args) => preset::run(&args, out)?,
     };
     out.flush().map_err(exit::Failure::output)?;

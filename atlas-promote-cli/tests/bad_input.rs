@@ -69,12 +69,17 @@ fn an_unknown_stage_names_the_policy_and_its_stages() {
 }
 
 #[test]
-fn stages_that_do_not_follow_each_other_have_no_gate() {
-    let run = evaluate(ATLAS, "dev", "prod", &sample("dev-to-staging.json"));
-    assert_bad_input(&run, &["\"prod\" does not follow \"dev\"", "the next stage after \"dev\" is \"staging\""]);
-
+fn a_stage_before_the_source_has_no_gate() {
     let backwards = evaluate(ATLAS, "prod", "staging", &sample("dev-to-staging.json"));
     assert_bad_input(&backwards, &["\"staging\" does not follow \"prod\""]);
+}
+
+#[test]
+fn an_unknown_stage_gets_a_did_you_mean() {
+    let run = evaluate(ATLAS, "stagign", "prod", &sample("staging-to-prod.json"));
+    assert_bad_input(&run, &["no stage named \"stagign\"", "did you mean \"staging\"?"]);
+    let far = evaluate(ATLAS, "dev", "qa", &sample("dev-to-staging.json"));
+    assert!(!far.stderr.contains("did you mean"), "{}", far.stderr);
 }
 
 #[test]
@@ -108,18 +113,26 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
-fn help_documents_the_exit_codes() {
-    for args in [&["--help"][..], &["evaluate", "--help"], &["lint", "--help"]] {
-        let run = atlas_promote(args);
+fn the_top_level_help_has_the_one_exit_code_table() {
+    let run = atlas_promote(&["--help"]);
+    assert_eq!(run.code, 0);
+    for line in [
+        "0  evaluate: allowed",
+        "test: every case",
+        "diff: no difference",
+        "1  any other failure",
+        "2  bad input",
+        "3  evaluate: wait",
+        "4  evaluate: blocked",
+        "test: a case or scenario",
+        "ATLAS_POLICY",
+    ] {
+        assert!(run.stdout.contains(line), "--help mentions {line:?}:\n{}", run.stdout);
+    }
+    for command in ["evaluate", "lint", "test", "diff", "preset"] {
+        let run = atlas_promote(&[command, "--help"]);
         assert_eq!(run.code, 0);
-        for line in [
-            "0  evaluate: allowed",
-            "1  any other failure",
-            "2  bad input",
-            "3  evaluate: wait",
-            "4  evaluate: blocked",
-        ] {
-            assert!(run.stdout.contains(line), "{args:?} --help mentions {line:?}:\n{}", run.stdout);
-        }
+        assert!(run.stdout.contains("see the table in `atlas-promote --help`"), "{command}:\n{}", run.stdout);
+        assert!(!run.stdout.contains("2  bad input"), "{command} repeats the table:\n{}", run.stdout);
     }
 }

@@ -37,12 +37,16 @@ fn lint_passes_the_atlas_preset() {
 }
 
 #[test]
-fn lint_json_is_a_list_of_findings() {
+fn lint_json_gives_the_file_the_counts_and_the_findings() {
     let policy = atlas_policy_file("atlas-lint-json.toml");
-    let run = atlas_promote(&["lint", policy.to_str().unwrap(), "--format", "json"]);
+    let policy = policy.to_str().unwrap();
+    let run = atlas_promote(&["lint", policy, "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let findings = run.json();
-    let findings = findings.as_array().expect("a list");
+    let json = run.json();
+    assert_eq!(json["file"], policy);
+    let findings = json["findings"].as_array().expect("findings is a list");
+    assert_eq!(json["errors"], 0);
+    assert_eq!(json["warnings"], findings.len());
     assert!(findings.iter().all(|f| f["severity"] == "warning"), "{findings:?}");
 }
 

@@ -28,11 +28,38 @@
 
 use std::fmt;
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::backend::{AuditEntry, AuditRecord};
+/// An event worth keeping forever: who did what to which candidate, when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Who: a person, or `engine`.
+    pub actor: String,
+    /// What, e.g. `deploy.triggered`, `approval.recorded`, `override.refused`.
+    pub action: String,
+    /// Which candidate or environment.
+    pub subject: String,
+    /// Details, as a sentence a person can read.
+    pub message: String,
+}
+
+/// An [`AuditEntry`] as stored: numbered and chained to the one before by hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// 1 for the first entry, one more for each after.
+    pub seq: u64,
+    /// The entry.
+    #[serde(flatten)]
+    pub entry: AuditEntry,
+    /// The hash of the entry before (64 zeros for the first).
+    pub prev: String,
+    /// The SHA-256 of `prev` and this entry.
+    pub hash: String,
+}
 
 /// The `prev` of the first record: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

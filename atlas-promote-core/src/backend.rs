@@ -7,165 +7,19 @@
 //! `testkit`) that any implementation's tests should call. For a worked
 //! custom adapter see `examples/custom_adapter.rs`.
 
-use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::coordination::{ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, OutboxItem};
 use crate::error::Result;
-use crate::evidence::{ApprovalRecord, Candidate, CheckResult};
+use crate::evidence::{ApprovalRecord, CheckResult};
 use crate::policy::{Person, Role};
 
-/// What a CI run does for a stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunKind {
-    /// Deploy the candidate into the stage.
-    Deploy,
-    /// Run the flush after a deploy that changed pipeline code.
-    Flush,
-}
-
-impl fmt::Display for RunKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Deploy => "deploy",
-            Self::Flush => "flush",
-        })
-    }
-}
-
-/// The key that makes a trigger idempotent: derived from (candidate, stage,
-/// run kind, attempt), so the same step is never started twice.
-///
-/// Backends pass it to the CI system (a pipeline parameter, a workflow input)
-/// and find runs by it after a crash. It contains only `[A-Za-z0-9._-]`
-/// and is at most 100 characters long.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    /// The key of attempt `attempt` of the `kind` run of `sha` in `stage`.
-    pub fn new(sha: &str, stage: &str, kind: RunKind, attempt: u32) -> Self {
-        // Built in place: a trigger's key is made again each time its run is looked for.
-        let mut key = String::with_capacity(100);
-        key.push_str("atlas.");
-        let mut clean = |s: &str, max: usize| {
-            for c in s.chars().take(max) {
-                key.push(if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' });
-            }
-            key.push('.');
-        };
-        clean(sha, 40);
-        clean(stage, 40);
-        // Writing to a String cannot fail.
-        let _ = write!(key, "{kind}.{attempt}");
-        Self(key)
-    }
-
-    /// A key read back from a CI system; `None` unless it has the shape [`IdempotencyKey::new`] makes.
-    pub fn parse(text: &str) -> Option<Self> {
-        let ok = text.starts_with("atlas.")
-            && text.len() <= 100
-            && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
-        ok.then(|| Self(text.to_owned()))
-    }
-
-    /// The key as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for IdempotencyKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A CI system's identifier of a run (a pipeline id, a workflow run id).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct RunId(pub String);
-
-impl fmt::Display for RunId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Where a run is, mapped from whatever the CI system says.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// Created, not started.
-    Pending,
-    /// Going.
-    Running,
-    /// Finished and succeeded.
-    Succeeded,
-    /// Finished and failed.
-    Failed,
-    /// Cancelled before it finished.
-    Cancelled,
-    /// A status this library does not know, as the CI system spelled it.
-    Unknown(String),
-}
-
-impl RunStatus {
-    /// Whether the run has ended (succeeded, failed or cancelled).
-    pub fn is_finished(&self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
-    }
-}
-
-impl fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Pending => f.write_str("pending"),
-            Self::Running => f.write_str("running"),
-            Self::Succeeded => f.write_str("succeeded"),
-            Self::Failed => f.write_str("failed"),
-            Self::Cancelled => f.write_str("cancelled"),
-            Self::Unknown(s) => write!(f, "unknown ({s})"),
-        }
-    }
-}
-
-/// A request to run a deploy or flush workflow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunRequest {
-    /// Makes the trigger idempotent; pass it to the CI system.
-    pub key: IdempotencyKey,
-    /// Deploy or flush.
-    pub kind: RunKind,
-    /// The stage deployed to.
-    pub stage: String,
-    /// The candidate deployed.
-    pub candidate: Candidate,
-    /// The workflow to run, from the policy.
-    pub workflow: String,
-    /// The workflow's parameters, from the policy.
-    pub parameters: BTreeMap<String, String>,
-}
-
-/// A run as the CI system reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Run {
-    /// The CI system's id.
-    pub id: RunId,
-    /// The idempotency key it was started with.
-    pub key: IdempotencyKey,
-    /// Where it is.
-    pub status: RunStatus,
-    /// A link a person can open, if the CI system has one.
-    pub url: Option<String>,
-    /// When it finished, once it has.
-    pub finished_at: Option<DateTime<Utc>>,
-}
+pub use crate::audit::{AuditEntry, AuditRecord};
+pub use crate::run::{IdempotencyKey, Run, RunId, RunKind, RunRequest, RunStatus};
 
 /// A CI system that runs deploy and flush workflows.
 ///
@@ -346,35 +200,6 @@ impl Write {
     }
 }
 
-/// An event worth keeping forever: who did what to which candidate, when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    /// When it happened.
-    pub at: DateTime<Utc>,
-    /// Who: a person, or `engine`.
-    pub actor: String,
-    /// What, e.g. `deploy.triggered`, `approval.recorded`, `override.refused`.
-    pub action: String,
-    /// Which candidate or environment.
-    pub subject: String,
-    /// Details, as a sentence a person can read.
-    pub message: String,
-}
-
-/// An [`AuditEntry`] as stored: numbered and chained to the one before by hash.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditRecord {
-    /// 1 for the first entry, one more for each after.
-    pub seq: u64,
-    /// The entry.
-    #[serde(flatten)]
-    pub entry: AuditEntry,
-    /// The hash of the entry before (64 zeros for the first).
-    pub prev: String,
-    /// The SHA-256 of `prev` and this entry.
-    pub hash: String,
-}
-
 /// Promotion state and the audit log.
 ///
 /// # Contract
@@ -400,6 +225,33 @@ pub struct AuditRecord {
 /// - The audit log is append-only: records are numbered from 1 without gaps
 ///   and each carries the hash of the one before;
 ///   [`audit`](Self::audit) returns them in order.
+///
+/// What several instances sharing a store need is provided with a default
+/// that answers [`Error::Unsupported`](crate::Error::Unsupported), so a store
+/// for one process may leave it out; every store shipped implements it:
+/// - [`commit_with`](Self::commit_with) is [`commit`](Self::commit) with
+///   outbox entries appended in the same transaction. An entry whose id is
+///   already in the outbox is a [`Conflict`](crate::Error::Conflict) on the
+///   key `outbox/<id>`, and nothing of the commit is written.
+/// - Leases: [`acquire_lease`](Self::acquire_lease) grants a lease that is
+///   free, lapsed (`until <= now`) or already the caller's (then renewed,
+///   same token); a lease changing hands gets the next token.
+///   [`renew_lease`](Self::renew_lease) extends a lease only while its
+///   holder still has it (same token) and it has not lapsed;
+///   [`release_lease`](Self::release_lease) frees it only for the holder
+///   with that token.
+/// - Deliveries: [`record_delivery`](Self::record_delivery) answers
+///   [`Delivery::First`] the first time a
+///   `(source, id)` pair is recorded and
+///   [`Delivery::Duplicate`] after, until
+///   [`prune_deliveries`](Self::prune_deliveries) removes the ones seen
+///   before a time.
+/// - Outbox: [`claim_outbox`](Self::claim_outbox) returns the undelivered
+///   entries whose next attempt is due, oldest first, counts the attempt and
+///   holds them from other claimants until `now + hold`;
+///   [`outbox_delivered`](Self::outbox_delivered) removes an entry from
+///   delivery for good; [`outbox_failed`](Self::outbox_failed) records why
+///   an attempt failed and when to try again.
 #[async_trait]
 pub trait StateStore: fmt::Debug + Send + Sync {
     /// The document at `key`.
@@ -418,6 +270,89 @@ pub trait StateStore: fmt::Debug + Send + Sync {
     async fn commit(&self, writes: Vec<Write>, audit: Vec<AuditEntry>) -> Result<Vec<u64>>;
     /// The audit records with `seq > after`, in order.
     async fn audit(&self, after: u64) -> Result<Vec<AuditRecord>>;
+
+    /// Apply `commit`'s writes and append its audit and outbox entries, all
+    /// or nothing; returns the new versions of the writes' keys.
+    ///
+    /// The provided implementation commits a commit without outbox entries
+    /// and refuses one with them.
+    async fn commit_with(&self, commit: Commit) -> Result<Vec<u64>> {
+        if commit.outbox.is_empty() {
+            self.commit(commit.writes, commit.audit).await
+        } else {
+            Err(unsupported("an outbox"))
+        }
+    }
+
+    /// Take the lease `name` for `holder` until `now + ttl`, unless another
+    /// holder has it and it has not lapsed.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: TimeDelta,
+    ) -> Result<LeaseOutcome> {
+        let _ = (name, holder, now, ttl);
+        Err(unsupported("leases"))
+    }
+
+    /// Extend `lease` until `now + ttl`; `None` when its holder no longer
+    /// has it (it lapsed, was released, or changed hands).
+    async fn renew_lease(&self, lease: &Lease, now: DateTime<Utc>, ttl: TimeDelta) -> Result<Option<Lease>> {
+        let _ = (lease, now, ttl);
+        Err(unsupported("leases"))
+    }
+
+    /// Give up `lease`; `false` when its holder no longer had it. A released
+    /// lease stays listed by [`leases`](Self::leases), with `until` at the
+    /// earliest time there is, so that its next holder's token is still one more.
+    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
+        let _ = lease;
+        Err(unsupported("leases"))
+    }
+
+    /// The leases whose names start with `prefix`, lapsed or not, ordered by name.
+    async fn leases(&self, prefix: &str) -> Result<Vec<Lease>> {
+        let _ = prefix;
+        Err(unsupported("leases"))
+    }
+
+    /// Record that delivery `id` from `source` (e.g. `github`) arrived at `at`.
+    async fn record_delivery(&self, source: &str, id: &str, at: DateTime<Utc>) -> Result<Delivery> {
+        let _ = (source, id, at);
+        Err(unsupported("deliveries"))
+    }
+
+    /// Forget the deliveries recorded before `before`; returns how many.
+    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64> {
+        let _ = before;
+        Err(unsupported("deliveries"))
+    }
+
+    /// Claim the outbox entries due for delivery.
+    async fn claim_outbox(&self, claim: ClaimOutbox) -> Result<Vec<OutboxItem>> {
+        let _ = claim;
+        Err(unsupported("an outbox"))
+    }
+
+    /// The entry `id` was delivered: never claim it again.
+    /// Unknown or already delivered ids are [`Error::NotFound`](crate::Error::NotFound).
+    async fn outbox_delivered(&self, id: &str) -> Result<()> {
+        let _ = id;
+        Err(unsupported("an outbox"))
+    }
+
+    /// The attempt to deliver `id` failed with `error`: claim it again at `next_attempt_at`.
+    /// Unknown or already delivered ids are [`Error::NotFound`](crate::Error::NotFound).
+    async fn outbox_failed(&self, id: &str, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
+        let _ = (id, error, next_attempt_at);
+        Err(unsupported("an outbox"))
+    }
+}
+
+fn unsupported(operation: &str) -> crate::Error {
+    crate::Error::Unsupported { backend: "this state store".into(), operation: operation.into() }
 }
 
 /// The time, read in one place so tests can set it.
@@ -512,32 +447,4 @@ pub enum Notice {
         /// Backend-specific data needed to answer (e.g. a callback URL).
         reply_to: String,
     },
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_idempotency_key_keeps_its_shape() {
-        // The shape keys had when CI systems stored them: a key must find the run it started.
-        let before = |sha: &str, stage: &str, kind: RunKind, attempt: u32| {
-            let clean = |s: &str, max: usize| -> String {
-                s.chars()
-                    .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
-                    .take(max)
-                    .collect()
-            };
-            format!("atlas.{}.{}.{kind}.{attempt}", clean(sha, 40), clean(stage, 40))
-        };
-        let long = "x".repeat(60);
-        for sha in ["9fceb02", "", "a.b/c d", "ünïcødé-sha_1", long.as_str()] {
-            for stage in ["prod", "", "eph/feature x", "stägé", long.as_str()] {
-                for (kind, attempt) in [(RunKind::Deploy, 1), (RunKind::Flush, 12), (RunKind::Deploy, u32::MAX)] {
-                    let key = IdempotencyKey::new(sha, stage, kind, attempt);
-                    assert_eq!(key.as_str(), before(sha, stage, kind, attempt));
-                }
-            }
-        }
-    }
 }

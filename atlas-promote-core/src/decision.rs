@@ -42,6 +42,19 @@ impl Decision {
     pub fn until(&self) -> Option<DateTime<Utc>> {
         self.verdict.until()
     }
+
+    /// This decision when the target stage is held (the line is stopped
+    /// there): a [`Blocker::Held`] is added and the verdict is
+    /// [`Verdict::Block`], since only a person releasing the hold clears it.
+    ///
+    /// Pure, like the gate: the engine reads the hold and applies it here,
+    /// so the decision, its explanation and the next wake-up all say so.
+    pub fn held(mut self, by: impl Into<Person>, reason: impl Into<String>, since: DateTime<Utc>) -> Self {
+        let stage = self.to.clone();
+        self.blockers.push(Blocker::Held { stage, by: by.into(), reason: reason.into(), since });
+        self.verdict = Verdict::Block;
+        self
+    }
 }
 
 /// Whether a promotion may go ahead.
@@ -185,6 +198,18 @@ pub enum Blocker {
         /// When the freeze ends; `None` lasts until it is removed.
         until: Option<DateTime<Utc>>,
     },
+    /// Someone stopped the line into the target stage (a hold); it lasts
+    /// until they, or someone else, release it.
+    Held {
+        /// The target stage.
+        stage: String,
+        /// Who holds it.
+        by: Person,
+        /// Why.
+        reason: String,
+        /// Since when.
+        since: DateTime<Utc>,
+    },
 }
 
 impl Blocker {
@@ -203,7 +228,8 @@ impl Blocker {
             | Self::CheckFailed { .. }
             | Self::CheckStale { .. }
             | Self::ApprovalsMissing { .. }
-            | Self::Rejected { .. } => false,
+            | Self::Rejected { .. }
+            | Self::Held { .. } => false,
         }
     }
 
@@ -222,6 +248,7 @@ impl Blocker {
             Self::Rejected { .. } => "rejected",
             Self::WindowClosed { .. } => "window_closed",
             Self::Frozen { .. } => "frozen",
+            Self::Held { .. } => "held",
         }
     }
 }
@@ -293,6 +320,9 @@ impl fmt::Display for Blocker {
                     Some(until) => write!(f, " until {}", ts(until)),
                     None => write!(f, " until the freeze is removed"),
                 }
+            }
+            Self::Held { stage, by, reason, since } => {
+                write!(f, "{stage} is held by {by} since {}: {reason}; it must be released first", ts(since))
             }
         }
     }

@@ -313,7 +313,7 @@ impl Evidence {
         Self::from_json_str(&text, &file)
     }
 
-    fn check_consistency(&self) -> Result<(), String> {
+    pub(crate) fn check_consistency(&self) -> Result<(), String> {
         for (i, check) in self.checks.iter().enumerate() {
             let at = || format!("checks[{i}] ({} {})", check.name, check.status);
             match (check.status.is_finished(), check.finished_at) {

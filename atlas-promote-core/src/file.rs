@@ -24,6 +24,8 @@ pub(crate) use time::{instant, optional_instant, time_of_day};
 pub(crate) use tree::FieldPath;
 use tree::{Pos, SpanTree};
 
+use serde::de::DeserializeOwned;
+
 /// A policy file that could not be read, parsed or validated.
 ///
 /// Names the file, the place (line and column, 1-based, when known) and the
@@ -173,7 +175,7 @@ impl PolicyError {
         f.write_str(&self.message)
     }
 
-    fn whole_file(file: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn whole_file(file: &str, message: impl Into<String>) -> Self {
         Self {
             file: file.to_owned(),
             line: None,
@@ -264,4 +266,45 @@ impl Policy {
             Err(e) => format!("# atlas-promote could not write this policy as TOML: {e}\n"),
         }
     }
+}
+
+/// Another file of ours (a policy test file) as read: its value, and where
+/// each of its fields is written, so that a mistake found later is located
+/// like a policy file's.
+#[derive(Debug)]
+pub(crate) struct Parsed<T> {
+    pub(crate) value: T,
+    pub(crate) file: String,
+    tree: SpanTree,
+}
+
+impl<T> Parsed<T> {
+    /// A mistake about the field at `path`, at the place it is written.
+    pub(crate) fn error_at(&self, path: &FieldPath, message: impl Into<String>) -> PolicyError {
+        Located { pos: self.tree.position_of(path), field: path.to_field(), message: message.into() }
+            .in_file(&self.file)
+    }
+}
+
+/// Read a file of ours other than a policy: `.toml`, or `.yaml` / `.yml`
+/// with the `yaml` feature; errors are located as in a policy file.
+pub(crate) fn read_located<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Parsed<T>, PolicyError> {
+    let file = path.display().to_string();
+    let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let read = || {
+        std::fs::read_to_string(path)
+            .map_err(|e| PolicyError::whole_file(&file, format!("cannot read the {what}: {e}")))
+    };
+    let (value, tree) = match extension.as_deref() {
+        Some("toml") => toml_file::parse(&read()?).map_err(|e| e.in_file(&file))?,
+        #[cfg(feature = "yaml")]
+        Some("yaml" | "yml") => yaml_file::parse(&read()?).map_err(|e| e.in_file(&file))?,
+        _ => {
+            return Err(PolicyError::whole_file(
+                &file,
+                format!("unknown {what} type: expected a .toml, .yaml or .yml file"),
+            ));
+        }
+    };
+    Ok(Parsed { value, file, tree })
 }

@@ -66,6 +66,7 @@ pub use serde_json;
 
 pub mod audit;
 pub mod backend;
+pub mod coordination;
 pub mod decision;
 mod duration;
 pub mod engine;
@@ -75,22 +76,25 @@ mod file;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod gate;
+pub mod impact;
 mod instant;
 mod key_hash;
 mod lint;
 pub mod machine;
 pub mod memory;
 pub mod policy;
+pub mod policy_test;
+pub mod run;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-pub use audit::{AuditBreak, AuditHead, BreakKind};
+pub use audit::{AuditBreak, AuditEntry, AuditHead, AuditRecord, BreakKind};
 pub use backend::{
-    ApprovalSource, AuditEntry, AuditRecord, ChangedFiles, CheckQuery, CheckSource, CiProvider, Clock, Directory,
-    Document, Fetched, IdempotencyKey, ManualClock, Notice, Run, RunId, RunKind, RunRequest, RunStatus, SourceControl,
-    StateStore, SystemClock, Write,
+    ApprovalSource, ChangedFiles, CheckQuery, CheckSource, CiProvider, Clock, Directory, Document, Fetched,
+    ManualClock, Notice, SourceControl, StateStore, SystemClock, Write,
 };
+pub use coordination::{ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, OutboxEntry, OutboxItem};
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
 pub use engine::records::{Hold, PromotionRecord, Versioned};
@@ -108,4 +112,5 @@ pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
     Stage, StageKind, Weekday, Window,
 };
+pub use run::{IdempotencyKey, Run, RunId, RunKind, RunRequest, RunStatus};
 pub use store::{AuditProblem, AuditReport, FileStore, TornLine};

@@ -14,6 +14,7 @@ use crate::file::FieldPath;
 use crate::policy::{ApprovalRule, Policy, Stage};
 
 mod assignment;
+mod reach;
 
 /// How serious a lint finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -67,10 +68,15 @@ impl Policy {
     pub fn lint(&self) -> Vec<Finding> {
         let mut lint = Lint { policy: self, findings: Vec::new(), holders: holders(self) };
         lint.overrides();
+        lint.unused_roles();
+        let reached = reach::from_trunk(self);
         for (i, stage) in self.stages.iter().enumerate() {
+            lint.unreached(i, stage, &reached);
             lint.checks(i, stage);
+            lint.soak_and_max_age(i, stage);
             if let Some(rule) = &stage.approvals {
                 lint.approvals(i, stage, rule);
+                lint.ttl(i, stage, rule);
             }
             lint.windows_and_freezes(i, stage);
             lint.unguarded(i, stage);
@@ -126,6 +132,102 @@ impl<'p> Lint<'p> {
                     format!("no one in the directory holds {role}, so no one can grant an override through it"),
                 );
             }
+        }
+    }
+
+    /// A role of the directory that no approval rule and no override names.
+    fn unused_roles(&mut self) {
+        let used: BTreeSet<&str> = self
+            .policy
+            .stages
+            .iter()
+            .flat_map(|s| s.approvals.iter().flat_map(|a| a.require.keys().map(String::as_str)))
+            .chain(self.policy.overrides.iter().flat_map(|o| o.roles.iter().map(String::as_str)))
+            .collect();
+        for (person, roles) in &self.policy.directory {
+            for (j, role) in roles.iter().enumerate() {
+                // Said once per role: at the first person holding it.
+                let first = self.holders.get(role.as_str()).and_then(|h| h.first()) == Some(&person.as_str());
+                if !used.contains(role.as_str()) && first {
+                    self.add(
+                        Severity::Warning,
+                        None,
+                        FieldPath::root().key("directory").key(person.as_str()).index(j),
+                        format!(
+                            "no approval rule and no override names the role {role}, so holding it lets no one do anything; remove it or name it in a rule (a typo of a role that is used?)"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// An environment no chain of gates from trunk leads into.
+    fn unreached(&mut self, i: usize, stage: &Stage, reached: &BTreeSet<&str>) {
+        if !stage.is_environment() || reached.contains(stage.name.as_str()) {
+            return;
+        }
+        let how = if stage.ephemeral {
+            "no review or trunk stage sends branch builds"
+        } else {
+            "no path of gates from trunk leads"
+        };
+        self.add(
+            Severity::Error,
+            Some(stage),
+            stage_path(i),
+            format!("nothing can ever be deployed to {}: {how} into it", stage.name),
+        );
+    }
+
+    /// A soak longer than a blocking check's `max_age`: a result from when the
+    /// candidate became ready is stale before the soak ends.
+    fn soak_and_max_age(&mut self, i: usize, stage: &Stage) {
+        let Some(soak) = stage.soak else { return };
+        for (j, check) in stage.checks.iter().enumerate() {
+            let Some(max_age) = check.max_age.filter(|m| check.blocking && *m < soak) else { continue };
+            self.add(
+                Severity::Warning,
+                Some(stage),
+                stage_path(i).key("checks").index(j).key("max_age"),
+                format!(
+                    "{} soaks for {soak} but its check {} counts for {max_age} only: a result from the start of the soak is stale before the soak ends, so the check must run again during the soak or nothing leaves {}",
+                    stage.name, check.name, stage.name
+                ),
+            );
+        }
+    }
+
+    /// An approval `ttl` shorter than the soak before the gate, or than the
+    /// longest wait for one of the stage's windows: an approval given early
+    /// expires before the gate can open.
+    fn ttl(&mut self, i: usize, stage: &Stage, rule: &ApprovalRule) {
+        let Some(ttl) = rule.ttl else { return };
+        let at = stage_path(i).key("approvals").key("ttl");
+        let source = i.checked_sub(1).and_then(|k| self.policy.stages.get(k));
+        if let Some((source, soak)) = source.and_then(|s| s.soak.map(|soak| (s, soak))).filter(|(_, soak)| ttl < *soak)
+        {
+            self.add(
+                Severity::Warning,
+                Some(stage),
+                at.clone(),
+                format!(
+                    "approvals to enter {} last {ttl}, less than the {soak} soak in {}: an approval given when a candidate arrives in {} expires before it may leave, and must be given again",
+                    stage.name, source.name, source.name
+                ),
+            );
+        }
+        if let Some(gap) = reach::longest_closed_gap(&stage.windows).filter(|gap| ttl.to_chrono() < *gap) {
+            self.add(
+                Severity::Warning,
+                Some(stage),
+                at,
+                format!(
+                    "approvals to enter {} last {ttl}, but its windows stay closed for up to {}: an approval given just after a window closes expires before the next one opens",
+                    stage.name,
+                    crate::Duration::minutes(gap.num_minutes())
+                ),
+            );
         }
     }
 

@@ -13,10 +13,11 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{AuditEntry, IdempotencyKey, RunId, RunKind, RunRequest};
+use crate::audit::AuditEntry;
 use crate::decision::{Blocker, Decision, Shortfall};
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus};
 use crate::policy::{OnFailure, Person, Policy, Role, StageKind};
+use crate::run::{IdempotencyKey, RunId, RunKind, RunRequest};
 
 /// Where a promotion is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -38,6 +38,21 @@ async fn memory_store_conforms() {
 }
 
 #[tokio::test]
+async fn memory_store_leases_conform() {
+    testkit::lease_suite(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_store_deliveries_conform() {
+    testkit::delivery_suite(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_store_outbox_conforms() {
+    testkit::outbox_suite(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_ci_conforms_with_runs_left_pending() {
     testkit::ci_provider_suite(&MemoryCi::new(), sample("prod")).await;
 }

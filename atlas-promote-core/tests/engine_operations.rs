@@ -149,10 +149,41 @@ async fn a_hold_stops_the_line_until_released() -> Result<()> {
     s.run_until_idle().await?;
     assert_eq!(state(&s, "c1").await, "live in dev");
     let plan = s.plan("c1").await?.to_string();
-    assert!(plan.contains("staging is held by olga: incident 42"), "{plan}");
+    assert!(plan.contains("staging is held by olga") && plan.contains(": incident 42"), "{plan}");
     s.engine.release("staging", "olga").await?;
     s.run_until_idle().await?;
     assert_eq!(state(&s, "c1").await, "live in staging");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_hold_is_a_blocker_of_the_decision_and_its_release_wakes_the_candidate() -> Result<()> {
+    // Given c1 live in dev with the developer's approval into staging, and staging held
+    let mut s = atlas();
+    s.merge("c1", "alice", &["a"]).await?;
+    s.run_until_idle().await?;
+    s.engine.hold("staging", "olga", "incident 42").await?;
+    s.approve("dan", "staging", "c1").await?;
+    // When the engine decides dev → staging
+    let tick = s.engine.tick().await?;
+    // Then the decision blocks on the hold, says who, and names no wake-up
+    let decision = tick.decisions.iter().find(|d| d.to == "staging").expect("a dev → staging decision");
+    assert_eq!(decision.verdict, atlas_promote_core::Verdict::Block);
+    let kinds: Vec<&str> = decision.blockers.iter().map(|b| b.kind()).collect();
+    assert_eq!(kinds, ["held"], "{decision}");
+    assert!(decision.to_string().contains("staging is held by olga"), "{decision}");
+    assert_eq!(tick.next_wake, None);
+    let json = serde_json::to_value(decision).expect("a decision serializes");
+    assert_eq!(json["blockers"][0]["kind"], "held");
+    assert_eq!(json["blockers"][0]["reason"], "incident 42");
+    // And releasing the hold moves the candidate on in the release's own tick
+    let tick = s.engine.release("staging", "olga").await?;
+    assert!(
+        tick.actions
+            .iter()
+            .any(|a| matches!(a, atlas_promote_core::machine::Action::Trigger(r) if r.stage == "staging")),
+        "{tick}"
+    );
     Ok(())
 }
 

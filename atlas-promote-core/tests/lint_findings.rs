@@ -79,8 +79,11 @@ fn a_guarded_policy_with_a_sufficient_directory_lints_clean() {
 fn a_rule_needing_more_people_than_the_directory_holds_is_an_error() {
     // Given two developers in the directory and a rule asking for three
     let findings = policy(TEAM, "approvals = { require = { developer = 3 } }").lint();
-    // Then lint says the slots cannot all be filled
-    let finding = only(&findings);
+    // Then lint says the slots cannot all be filled (dev-team and
+    // product-owner, named by no rule now, are warnings of their own)
+    let errors = errors(&findings);
+    assert_eq!(errors.len(), 1, "{findings:#?}");
+    let finding = errors[0];
     assert_eq!(finding.severity, Severity::Error);
     assert_eq!(finding.stage.as_deref(), Some("prod"));
     assert_eq!(finding.field.as_deref(), Some("stage[4].approvals.require"));
@@ -111,7 +114,9 @@ fn the_directory_is_matched_to_slots_not_filled_greedily() {
 #[test]
 fn a_role_no_one_holds_is_an_error() {
     let findings = policy(TEAM, "approvals = { require = { release-manager = 1 } }").lint();
-    let finding = only(&findings);
+    let errors = errors(&findings);
+    assert_eq!(errors.len(), 1, "{findings:#?}");
+    let finding = errors[0];
     assert_eq!(finding.severity, Severity::Error);
     assert_eq!(finding.field.as_deref(), Some("stage[4].approvals.require.release-manager"));
     assert!(finding.message.contains("no one in the directory holds release-manager"), "{finding}");
@@ -266,4 +271,73 @@ fn a_finding_reads_as_a_sentence_about_its_stage() {
         "warning: stage prod: prod monitors the check data-quality but does not declare it among its checks; \
          declare it there (blocking = false if it should only be watched) or fix the name"
     );
+}
+
+#[test]
+fn a_soak_longer_than_a_checks_max_age_is_a_warning() {
+    let mut policy = policy(TEAM, PROD_RULE);
+    policy.stages[3].soak = Some(atlas_promote_core::Duration::hours(48));
+    policy.stages[3].checks[0].max_age = Some(atlas_promote_core::Duration::hours(26));
+    let findings = policy.lint();
+    let finding = only(&findings);
+    assert_eq!(finding.severity, Severity::Warning);
+    assert_eq!(finding.field.as_deref(), Some("stage[3].checks[0].max_age"));
+    assert!(finding.message.contains("staging soaks for 2d but its check system counts for 26h only"), "{finding}");
+}
+
+#[test]
+fn an_approval_ttl_shorter_than_the_soak_before_it_is_a_warning() {
+    let prod = r#"approvals = { require = { product-owner = 1, dev-team = 1 }, ttl = "12h" }"#;
+    let mut policy = policy(TEAM, prod);
+    policy.stages[3].soak = Some(atlas_promote_core::Duration::hours(24));
+    let findings = policy.lint();
+    let finding = only(&findings);
+    assert_eq!(finding.field.as_deref(), Some("stage[4].approvals.ttl"));
+    assert!(finding.message.contains("less than the 1d soak in staging"), "{finding}");
+}
+
+#[test]
+fn an_approval_ttl_shorter_than_the_wait_for_the_next_window_is_a_warning() {
+    let prod = r#"approvals = { require = { product-owner = 1, dev-team = 1 }, ttl = "24h" }
+windows = [{ days = ["mon", "tue", "wed", "thu"], start = "09:00", end = "16:00", tz = "Europe/Berlin" }]"#;
+    let findings = policy(TEAM, prod).lint();
+    let finding = only(&findings);
+    // Thursday 16:00 to Monday 09:00.
+    assert!(finding.message.contains("its windows stay closed for up to 89h"), "{finding}");
+    let long = prod.replace("\"24h\"", "\"4d\"");
+    assert!(policy(TEAM, &long).lint().is_empty());
+}
+
+#[test]
+fn a_role_no_rule_uses_is_a_warning() {
+    let team = format!("{TEAM}\nsam = [\"securty\"]");
+    let findings = policy(&team, PROD_RULE).lint();
+    let finding = only(&findings);
+    assert_eq!(finding.severity, Severity::Warning);
+    assert_eq!(finding.field.as_deref(), Some("directory.sam[0]"));
+    assert!(finding.message.contains("names the role securty"), "{finding}");
+}
+
+#[test]
+fn an_environment_no_gate_from_trunk_reaches_is_an_error() {
+    // No trunk stage: nothing merged ever reaches an environment.
+    let text = r#"name = "no trunk"
+[[stage]]
+name = "review"
+kind = "review"
+[[stage]]
+name = "prod"
+kind = "environment"
+"#;
+    let policy = Policy::from_toml_str(text, "no-trunk.toml").unwrap_or_else(|e| panic!("{e}"));
+    let findings = policy.lint();
+    let unreached: Vec<_> =
+        findings.iter().filter(|f| f.message.contains("nothing can ever be deployed to prod")).collect();
+    assert_eq!(unreached.len(), 1, "{findings:?}");
+    assert_eq!(unreached[0].severity, Severity::Error);
+}
+
+#[test]
+fn every_environment_of_the_atlas_preset_is_reached() {
+    assert!(Policy::atlas().lint().iter().all(|f| !f.message.contains("nothing can ever be deployed")));
 }

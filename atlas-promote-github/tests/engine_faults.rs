@@ -241,3 +241,25 @@ async fn a_dispatch_that_timed_out_is_not_repeated_while_its_run_is_not_listed_y
     assert_eq!(h.fake.dispatches_per_key()[&key(A, "dev", "deploy")], 1, "not dispatched again");
     assert_eq!(h.fake.runs_per_key()[&key(A, "dev", "deploy")], 1);
 }
+
+#[tokio::test]
+async fn a_read_whose_answer_is_cut_short_of_its_declared_length_is_retried() {
+    let h = harness().await;
+    h.fake.push(A, "alice", &["pipelines/a.py"]);
+    h.merged(A).await;
+    assert_eq!(h.state(A).await, "deploying to dev (attempt 1)");
+    let a_dev = h.fake.run_of(&key(A, "dev", "deploy")).unwrap();
+
+    // Twice a 200 that declares more bytes than it sends, then closes: a
+    // proxy restarting mid-answer. Reading the run succeeds on the third try.
+    h.fake.inject(Fault::new("GET", &repo_path(&format!("actions/runs/{a_dev}")), 2, FaultKind::CutShort));
+    h.clock.advance(TimeDelta::minutes(5));
+    h.fake.finish_runs("success");
+    let retries = h.github.stats().retries;
+    let tick = h.engine.tick().await.unwrap();
+
+    assert!(tick.failures.is_empty(), "a body cut short is temporary and retried: {tick}");
+    assert_eq!(h.fake.fault_hits(), [2]);
+    assert_eq!(h.github.stats().retries - retries, 2);
+    assert_eq!(h.state(A).await, "flushing dev");
+}

@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use atlas_promote_core::{Clock, ManualClock};
+pub use atlas_promote_fakes::relay::Front;
+use atlas_promote_fakes::relay::{FaultPlan, RelayFault};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
 use wiremock::matchers::any;
@@ -49,6 +51,26 @@ pub enum FaultKind {
     AfterWork(u16),
     /// Accept the connection and close it without answering (needs the [`Front`]).
     Drop,
+    /// Do the work, then send the answer's head and half its body, and close
+    /// the connection: fewer bytes than declared (needs the [`Front`]).
+    CutShort,
+}
+
+impl FaultKind {
+    /// The fault as the [`Front`] plays it, when it is one of its own.
+    fn relay(&self) -> Option<RelayFault> {
+        match self {
+            Self::Drop => Some(RelayFault::Drop),
+            Self::CutShort => Some(RelayFault::CutShort),
+            _ => None,
+        }
+    }
+}
+
+impl FaultPlan for FakeCircleCi {
+    fn relay_fault(&self, method: &str, path: &str, body: &[u8]) -> Option<RelayFault> {
+        self.take_fault(method, path, body, true).as_ref().and_then(FaultKind::relay)
+    }
 }
 
 /// A fault on the requests whose method and path match (and whose body
@@ -566,14 +588,14 @@ impl FakeCircleCi {
         }
     }
 
-    /// The fault hitting this request, if any (counted): a [`FaultKind::Drop`]
-    /// when `dropped` (asked by the [`Front`]), any other kind else.
-    fn take_fault(&self, method: &str, path: &str, body: &[u8], dropped: bool) -> Option<FaultKind> {
+    /// The fault hitting this request, if any (counted): one the [`Front`]
+    /// plays when `relay` (asked by the front), any other kind else.
+    fn take_fault(&self, method: &str, path: &str, body: &[u8], relay: bool) -> Option<FaultKind> {
         let mut s = self.lock();
         let body = String::from_utf8_lossy(body);
         let fault = s.faults.iter_mut().find(|f| {
             f.hits < f.times
-                && matches!(f.kind, FaultKind::Drop) == dropped
+                && f.kind.relay().is_some() == relay
                 && f.method == method
                 && match f.path.strip_suffix('*') {
                     Some(prefix) => path.starts_with(prefix),
@@ -612,7 +634,7 @@ impl Respond for FakeCircleCi {
                 let _ = self.answer(request);
                 ResponseTemplate::new(status).set_body_raw("<html><body>502 Bad Gateway</body></html>", "text/html")
             }
-            Some(FaultKind::Drop) => unreachable!("dropped connections are faults of the Front"),
+            Some(FaultKind::Drop | FaultKind::CutShort) => unreachable!("faults of the Front"),
             Some(FaultKind::Truncate) => {
                 // Answer normally, then cut the JSON in the middle.
                 let full = self.answer(request);
@@ -715,89 +737,5 @@ fn job_json(j: &FakeJob) -> Value {
                 "stopped_at": j.stopped_at.map(rfc3339),
             }),
         )
-    }
-}
-
-/// A TCP front of the wiremock server that can drop connections: it reads
-/// each request, closes the connection unanswered when a
-/// [`FaultKind::Drop`] fault hits it, and otherwise forwards it (one
-/// request per connection) and relays the answer.
-#[derive(Debug)]
-pub struct Front {
-    address: std::net::SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Front {
-    pub async fn start(fake: FakeCircleCi, upstream: std::net::SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a local port");
-        let address = listener.local_addr().expect("a bound address");
-        let task = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                tokio::spawn(relay(fake.clone(), client, upstream));
-            }
-        });
-        Self { address, task }
-    }
-
-    pub fn uri(&self) -> String {
-        format!("http://{}", self.address)
-    }
-}
-
-impl Drop for Front {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn relay(fake: FakeCircleCi, mut client: tokio::net::TcpStream, upstream: std::net::SocketAddr) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let head_end = loop {
-        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
-            break at + 4;
-        }
-        match client.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-    };
-    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
-    let length = head
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    while buffer.len() < head_end + length {
-        match client.read(&mut chunk).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-    }
-    let mut request_line = head.split_whitespace();
-    let (method, target) = (request_line.next().unwrap_or(""), request_line.next().unwrap_or(""));
-    let path = target.split('?').next().unwrap_or("");
-    if fake.take_fault(method, path, &buffer[head_end..], true).is_some() {
-        return; // dropped: closed without a word
-    }
-    // One request per upstream connection: ask the server to close after answering.
-    let mut forwarded: Vec<u8> = head
-        .trim_end()
-        .lines()
-        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
-        .flat_map(|l| [l.as_bytes(), b"\r\n"].concat())
-        .collect();
-    forwarded.extend_from_slice(b"connection: close\r\n\r\n");
-    forwarded.extend_from_slice(&buffer[head_end..]);
-    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else { return };
-    if server.write_all(&forwarded).await.is_err() {
-        return;
-    }
-    let mut answer = Vec::new();
-    if server.read_to_end(&mut answer).await.is_ok() {
-        let _ = client.write_all(&answer).await;
-        let _ = client.shutdown().await;
     }
 }

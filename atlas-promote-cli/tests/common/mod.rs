@@ -97,10 +97,27 @@ pub fn evaluate_atlas(evidence: &str, from: &str, to: &str, at: &str) -> Run {
     ])
 }
 
-/// The entries of `examples/evidence/index.json`.
+/// The cases of the test file `examples/tests/atlas.toml`, one per sample
+/// decision: `evidence` (a file name in `examples/evidence/`), `from`, `to`,
+/// `at`, `verdict` and `blockers`.
 pub fn index() -> Vec<serde_json::Value> {
-    let text = std::fs::read_to_string(root().join("examples/evidence/index.json")).expect("index.json is readable");
-    serde_json::from_str(&text).expect("index.json is a JSON list")
+    let tests = atlas_promote_core::policy_test::PolicyTests::from_path(root().join("examples/tests/atlas.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    tests
+        .cases
+        .iter()
+        .map(|case| {
+            let file = case.evidence_file.as_ref().expect("every sample case names its evidence file");
+            serde_json::json!({
+                "evidence": file.file_name().expect("a file name").to_string_lossy(),
+                "from": case.from,
+                "to": case.to,
+                "at": case.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+                "verdict": case.expect.verdict,
+                "blockers": case.expect.blockers.clone().expect("every sample case lists its blockers"),
+            })
+        })
+        .collect()
 }
 
 /// Write `text` to a fresh file under this test target's scratch directory.

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::backend::{ApprovalSource, AuditEntry, StateStore};
+use crate::audit::AuditEntry;
+use crate::backend::{ApprovalSource, StateStore};
 use crate::error::Result;
 use crate::evidence::ApprovalRecord;
 

@@ -20,16 +20,18 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use tracing::Instrument;
 
+use crate::audit::AuditEntry;
 use crate::backend::{
     ApprovalSource, CheckSource, CiProvider, Clock, Directory, SourceControl, StateStore, SystemClock,
 };
-use crate::backend::{AuditEntry, Notice, Run, RunStatus, Write};
+use crate::backend::{Notice, Write};
 use crate::decision::{Decision, Verdict};
 use crate::error::{Error, Result};
 use crate::evidence::Origin;
 use crate::key_hash::KeySet;
 use crate::machine::{Action, Event, Promotion, State};
 use crate::policy::{Policy, Stage};
+use crate::run::{Run, RunStatus};
 
 pub use approvals::StoreApprovals;
 pub use plan::{Plan, PlanStep};
@@ -536,7 +538,10 @@ impl Promoter {
         let gate = self.policy.gate(from, &target.name)?;
         let reads = self.decision_reads(target, &sha).await?;
         let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
-        let decision = gate.evaluate(&evidence, now);
+        let mut decision = gate.evaluate(&evidence, now);
+        if let Some(hold) = reads.hold() {
+            decision = decision.held(hold.by.clone(), hold.reason.clone(), hold.at);
+        }
         tracing::debug!(sha = %sha, from = %from, to = %target.name, verdict = %decision.verdict, "gate evaluated");
         tick.decisions.push(decision.clone());
         if let Verdict::Wait { until } = decision.verdict {
@@ -544,9 +549,6 @@ impl Promoter {
         }
         if matches!(promotion.state, State::UnderReview { .. }) && promotion.candidate.origin == Origin::Trunk {
             // A pull request enters trunk by being merged, not by the engine.
-            return Ok(());
-        }
-        if reads.hold.value.is_some() {
             return Ok(());
         }
         if !decision.is_allowed() {

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::backend::{AuditEntry, Write};
+use crate::audit::AuditEntry;
+use crate::backend::Write;
 use crate::decision::Blocker;
 use crate::error::{Error, Result};
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
@@ -250,9 +251,12 @@ impl Promoter {
         self.set_hold(stage, by, Some(reason)).await
     }
 
-    /// Lift the hold on `stage`.
-    pub async fn release(&self, stage: &str, by: &str) -> Result<()> {
-        self.set_hold(stage, by, None).await
+    /// Lift the hold on `stage`, then reconcile at once: a candidate the
+    /// hold blocked moves on in the returned tick (a blocked decision names
+    /// no wake-up, so nothing else would wake it).
+    pub async fn release(&self, stage: &str, by: &str) -> Result<Tick> {
+        self.set_hold(stage, by, None).await?;
+        self.tick().await
     }
 
     async fn set_hold(&self, stage: &str, by: &str, reason: Option<&str>) -> Result<()> {

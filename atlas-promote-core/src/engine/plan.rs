@@ -115,7 +115,10 @@ impl Promoter {
         if promotion.state.awaits_gate() {
             let gate = self.policy.gate(&here, &first)?;
             let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
-            let decision = gate.evaluate(&evidence, now);
+            let mut decision = gate.evaluate(&evidence, now);
+            if let Some(hold) = self.held(&first).await? {
+                decision = decision.held(hold.by, hold.reason, hold.at);
+            }
             let mut needs: Vec<String> = decision.blockers.iter().map(|b| b.to_string()).collect();
             // A wait that will not be enough: what would block when it ends.
             needs.extend(
@@ -125,9 +128,6 @@ impl Promoter {
                     .filter(|w| matches!(w, Warning::BlockedWhenWaitEnds { .. }))
                     .map(ToString::to_string),
             );
-            if let Some(hold) = self.held(&first).await? {
-                needs.push(format!("{first} is held by {}: {}", hold.by, hold.reason));
-            }
             plan.steps.push(PlanStep { from: here.clone(), to: first.clone(), needs, decision: Some(decision) });
         } else {
             plan.steps.push(PlanStep {

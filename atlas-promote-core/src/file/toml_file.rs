@@ -5,12 +5,12 @@ use toml::de::{DeTable, DeValue};
 
 use super::Located;
 use super::tree::{FieldPath, LineIndex, Node, Pos, Shape, SpanTree};
-use crate::policy::Policy;
+use serde::de::DeserializeOwned;
 
-/// Parse TOML text into a policy and the positions of its fields.
-pub(super) fn parse(text: &str) -> Result<(Policy, SpanTree), Located> {
+/// Parse TOML text into a policy (or another file of ours) and the positions of its fields.
+pub(super) fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, SpanTree), Located> {
     let index = LineIndex::new(text);
-    let policy = toml::from_str::<Policy>(text).map_err(|e| {
+    let policy = toml::from_str::<T>(text).map_err(|e| {
         // The deserializer stops at the first error but does not say which
         // field it was in; the document parsed on its own (recovering from
         // syntax errors) says which field starts there.

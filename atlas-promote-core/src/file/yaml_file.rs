@@ -2,16 +2,15 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Location, MessageFormatter, Options, Spanned, UserMessageFormatter};
 
 use super::Located;
 use super::tree::{FieldPath, Node, Pos, Shape, SpanTree};
-use crate::policy::Policy;
 
-/// Parse YAML text into a policy and the positions of its fields.
-pub(super) fn parse(text: &str) -> Result<(Policy, SpanTree), Located> {
-    let policy = serde_saphyr::from_str_with_options::<Policy>(text, options()).map_err(|e| {
+/// Parse YAML text into a policy (or another file of ours) and the positions of its fields.
+pub(super) fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, SpanTree), Located> {
+    let policy = serde_saphyr::from_str_with_options::<T>(text, options()).map_err(|e| {
         let pos = e.location().and_then(pos).unwrap_or(Pos::START);
         // A syntax error leaves no document to name the field from; the text
         // up to the error (or up to its line) usually still parses and says

@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{lock, not_found};
-use crate::backend::{CiProvider, Clock, IdempotencyKey, Run, RunId, RunKind, RunRequest, RunStatus, SystemClock};
+use crate::backend::{CiProvider, Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::run::{IdempotencyKey, Run, RunId, RunKind, RunRequest, RunStatus};
 
 const BACKEND: &str = "memory ci";
 

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::table::Table;
 use crate::audit::{self, AuditBreak, AuditHead};
-use crate::backend::{AuditEntry, AuditRecord, Document, Fetched, StateStore, Write};
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::backend::{Document, Fetched, StateStore, Write};
 use crate::error::{Error, Result};
 use crate::memory::lock;
 

@@ -1,5 +1,6 @@
-use crate::backend::{CiProvider, IdempotencyKey, RunId, RunRequest};
+use crate::backend::CiProvider;
 use crate::error::Error;
+use crate::run::{IdempotencyKey, RunId, RunRequest};
 
 /// Check a [`CiProvider`] against its contract, triggering `sample` once.
 ///

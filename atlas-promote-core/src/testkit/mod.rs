@@ -20,6 +20,7 @@
 mod approvals;
 mod checks;
 mod ci;
+mod coordination;
 mod directory;
 mod logs;
 mod scenario;
@@ -29,6 +30,7 @@ mod state_store;
 pub use approvals::{Capabilities, approval_source_suite};
 pub use checks::check_source_suite;
 pub use ci::ci_provider_suite;
+pub use coordination::{delivery_suite, lease_suite, outbox_suite};
 pub use directory::directory_suite;
 pub use logs::{CapturedLogs, Capturing};
 pub use scenario::{Scenario, default_start};

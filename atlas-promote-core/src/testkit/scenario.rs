@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::backend::{AuditRecord, StateStore};
+use crate::audit::AuditRecord;
+use crate::backend::StateStore;
 use crate::engine::{Plan, Promoter, Tick};
 use crate::error::Result;
 use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus};

@@ -1,7 +1,8 @@
 use serde_json::{Value, json};
 
 use crate::audit;
-use crate::backend::{AuditEntry, Fetched, StateStore, Write};
+use crate::audit::AuditEntry;
+use crate::backend::{Fetched, StateStore, Write};
 use crate::error::Error;
 
 const PREFIX: &str = "testkit/";

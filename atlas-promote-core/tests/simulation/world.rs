@@ -649,7 +649,7 @@ impl World {
                 let engine = self.engine(node);
                 let r = match event {
                     Event::Hold => engine.hold(&stage, &by, "incident").await,
-                    _ => engine.release(&stage, &by).await,
+                    _ => engine.release(&stage, &by).await.map(|_| ()),
                 };
                 format!("{by} {event:?}s {stage} → {r:?}")
             }
@@ -1105,7 +1105,7 @@ impl World {
         let hold = self.rng.chance(60);
         lock(&self.oracle).concurrent = true;
         let (rt, rh) = both(&self.oracle, a.tick(), async {
-            if hold { b.hold(&stage, &by, "incident").await } else { b.release(&stage, &by).await }
+            if hold { b.hold(&stage, &by, "incident").await } else { b.release(&stage, &by).await.map(|_| ()) }
         })
         .await;
         lock(&self.oracle).concurrent = false;

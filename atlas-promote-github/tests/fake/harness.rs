@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use wiremock::MockServer;
 
 use super::FakeGitHub;
-use super::front::Front;
+use super::Front;
 
 /// `main` before anything under test: the base of every pull request.
 pub const C0: &str = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
@@ -48,7 +48,10 @@ impl Harness {
         fake.team("product", &["pat"]);
         fake.team("platform", &["dan"]);
         fake.push(C0, "alice", &["README.md", "pipelines/etl.py"]);
-        let front = front.then(|| Front::start(fake.clone(), *server.address()));
+        let front = match front {
+            true => Some(Front::start(fake.clone(), *server.address()).await),
+            false => None,
+        };
         let base_url = front.as_ref().map_or_else(|| server.uri(), Front::uri);
         let github = configure(
             GitHubBuilder::new()

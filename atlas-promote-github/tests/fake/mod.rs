@@ -8,11 +8,10 @@
 //! matches with `304 Not Modified`.
 //!
 //! Time comes from the engine's [`ManualClock`]. Faults ([`Fault`]) make
-//! it answer errors, late, or cut short; a [`front::Front`] before it drops
-//! connections.
+//! it answer errors, late, or cut short; a [`Front`] before it drops
+//! connections or cuts an answer short of its declared length.
 #![allow(dead_code, unreachable_pub)]
 
-pub mod front;
 pub mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,6 +19,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use atlas_promote_core::{Clock, ManualClock};
+pub use atlas_promote_fakes::relay::Front;
+use atlas_promote_fakes::relay::{FaultPlan, RelayFault};
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
 use wiremock::matchers::any;
@@ -76,8 +77,28 @@ pub enum FaultKind {
     /// Do the work, then send only the first half of the JSON body.
     Truncate,
     /// Accept the connection and close it without answering, before the
-    /// request reaches the fake (needs the [`front::Front`]).
+    /// request reaches the fake (needs the [`Front`]).
     Drop,
+    /// Do the work, then send the answer's head and half its body, and close
+    /// the connection: fewer bytes than declared (needs the [`Front`]).
+    CutShort,
+}
+
+impl FaultKind {
+    /// The fault as the [`Front`] plays it, when it is one of its own.
+    fn relay(&self) -> Option<RelayFault> {
+        match self {
+            Self::Drop => Some(RelayFault::Drop),
+            Self::CutShort => Some(RelayFault::CutShort),
+            _ => None,
+        }
+    }
+}
+
+impl FaultPlan for FakeGitHub {
+    fn relay_fault(&self, method: &str, path: &str, body: &[u8]) -> Option<RelayFault> {
+        self.take_fault_of(method, path, body, true).as_ref().and_then(FaultKind::relay)
+    }
 }
 
 /// A fault on the next `times` requests whose method and path match (the
@@ -440,14 +461,14 @@ impl FakeGitHub {
         self.take_fault_of(request.method.as_str(), request.url.path(), &request.body, false)
     }
 
-    /// The fault hitting this request, if any (counted): a [`FaultKind::Drop`]
-    /// when `dropped` (asked by the [`front::Front`]), any other kind else.
-    fn take_fault_of(&self, method: &str, path: &str, body: &[u8], dropped: bool) -> Option<FaultKind> {
+    /// The fault hitting this request, if any (counted): one the [`Front`]
+    /// plays when `relay` (asked by the front), any other kind else.
+    fn take_fault_of(&self, method: &str, path: &str, body: &[u8], relay: bool) -> Option<FaultKind> {
         let mut s = self.lock();
         let body = String::from_utf8_lossy(body);
         let fault = s.faults.iter_mut().find(|f| {
             f.hits < f.times
-                && matches!(f.kind, FaultKind::Drop) == dropped
+                && f.kind.relay().is_some() == relay
                 && f.method == method
                 && match f.path.strip_suffix('*') {
                     Some(prefix) => path.starts_with(prefix),
@@ -807,7 +828,7 @@ impl Respond for FakeGitHub {
             Some(FaultKind::Delay(delay)) => {
                 return self.template(request, status, body, text).set_delay(delay);
             }
-            Some(FaultKind::Drop) => unreachable!("dropped connections are faults of the Front"),
+            Some(FaultKind::Drop | FaultKind::CutShort) => unreachable!("faults of the Front"),
             None | Some(FaultKind::Status { .. }) => {}
         }
         self.template(request, status, body, text)

@@ -1,0 +1,9 @@
+//! Test fakes shared by the atlas-promote backends' tests (dev-only, never
+//! published).
+//!
+//! - [`relay`]: a TCP front of a local HTTP server (wiremock) that drops a
+//!   connection unanswered or cuts an answer short, faults an HTTP server
+//!   that always answers in full cannot produce.
+#![forbid(unsafe_code)]
+
+pub mod relay;
