@@ -15,8 +15,8 @@ use std::error::Error;
 use std::path::Path;
 
 use atlas_promote::Policy;
-use atlas_promote::policy_test::PolicyTests;
 use atlas_promote::chrono::SecondsFormat;
+use atlas_promote::policy_test::PolicyTests;
 
 fn main() -> Result<(), Box<dyn Error>> {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tests/atlas.toml");
