@@ -23,7 +23,7 @@ fn changed() -> Policy {
         days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu],
         start: LocalTime::hm(9, 0).expect("a time"),
         end: LocalTime::hm(16, 0).expect("a time"),
-        tz: chrono_tz::Europe::Berlin,
+        tz: atlas_promote::chrono_tz::Europe::Berlin,
     }];
     policy
 }
