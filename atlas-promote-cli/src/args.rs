@@ -48,6 +48,56 @@ pub(crate) enum Command {
     /// Print a built-in policy as a TOML policy file; without a name, list them.
     #[command(after_help = EXIT_STATUS_SEE)]
     Preset(PresetArgs),
+    /// Run the service: webhook intake, the reconcile loop, notifications,
+    /// /healthz, /readyz and /metrics, until SIGTERM or Ctrl-C.
+    ///
+    /// Secrets come from the environment variables the config names; a
+    /// missing one is named and the service does not start.
+    #[command(after_help = EXIT_STATUS_SEE)]
+    Serve(ServeArgs),
+    /// Work with the service's config file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Check a config file and the policy it names without starting the
+    /// service; list the secrets it needs and whether they are set.
+    #[command(after_help = EXIT_STATUS_SEE)]
+    Check(ConfigCheckArgs),
+}
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The config file (TOML).
+    #[arg(long, value_name = "FILE", default_value = "atlas-promote.toml")]
+    pub(crate) config: PathBuf,
+    /// Listen here instead of the config's `listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) listen: Option<std::net::SocketAddr>,
+    /// How logs are written to standard error.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub(crate) log_format: LogFormat,
+}
+
+/// Log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Arguments of `config check`.
+#[derive(Debug, Args)]
+pub(crate) struct ConfigCheckArgs {
+    /// The config file (TOML).
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
 }
 
 impl Command {
@@ -58,7 +108,7 @@ impl Command {
             Self::Lint(args) => args.format == Format::Json,
             Self::Test(args) => args.format == TestFormat::Json,
             Self::Diff(args) => args.format == Format::Json,
-            Self::Preset(_) => false,
+            Self::Preset(_) | Self::Serve(_) | Self::Config(_) => false,
         }
     }
 }

@@ -13,6 +13,7 @@ mod exit;
 mod input;
 mod lint;
 mod preset;
+mod serve;
 mod test;
 
 use std::io::Write;
@@ -66,6 +67,8 @@ fn run(
         args::Command::Test(args) => test::run(&args, out)?,
         args::Command::Diff(args) => diff::run(&args, out)?,
         args::Command::Preset(args) => preset::run(&args, out)?,
+        args::Command::Serve(args) => serve::serve(&args)?,
+        args::Command::Config(args::ConfigCommand::Check(args)) => serve::check(&args, out)?,
     };
     out.flush().map_err(exit::Failure::output)?;
     Ok(status)

@@ -308,3 +308,81 @@ pub(crate) fn read_located<T: DeserializeOwned>(path: &Path, what: &str) -> Resu
     };
     Ok(Parsed { value, file, tree })
 }
+
+/// A file of your own (a service's config, say) read like a policy file:
+/// its typed value, and where each of its fields is written, so that a
+/// mistake found after parsing is located by line, column and field too.
+///
+/// ```
+/// use atlas_promote_core::LocatedFile;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Config { listen: String }
+///
+/// let file = LocatedFile::<Config>::from_toml_str("\nlisten = \"nowhere\"\n", "atlas.toml").unwrap();
+/// let err = file.error_at("listen", "expected an address such as 127.0.0.1:8080");
+/// assert_eq!(err.to_string(), "atlas.toml:2:10: listen: expected an address such as 127.0.0.1:8080");
+/// ```
+#[derive(Debug)]
+pub struct LocatedFile<T>(Parsed<T>);
+
+impl<T: DeserializeOwned> LocatedFile<T> {
+    /// Read `path` (`.toml`, or `.yaml` / `.yml` with the `yaml` feature);
+    /// `what` names the kind of file in errors ("config file").
+    pub fn read(path: impl AsRef<Path>, what: &str) -> Result<Self, PolicyError> {
+        read_located(path.as_ref(), what).map(Self)
+    }
+
+    /// Parse TOML text; `file` names it in errors.
+    pub fn from_toml_str(text: &str, file: &str) -> Result<Self, PolicyError> {
+        let (value, tree) = toml_file::parse(text).map_err(|e| e.in_file(file))?;
+        Ok(Self(Parsed { value, file: file.to_owned(), tree }))
+    }
+}
+
+impl<T> LocatedFile<T> {
+    /// The value read.
+    pub fn value(&self) -> &T {
+        &self.0.value
+    }
+
+    /// The file's name as given.
+    pub fn file(&self) -> &str {
+        &self.0.file
+    }
+
+    /// A mistake about the field at `path`, written as in
+    /// [`PolicyError::field`] (`notify[1].url_env`, `github.teams.dev-team`),
+    /// located where that field is written (or where the nearest enclosing
+    /// table is, for a field that is missing).
+    pub fn error_at(&self, path: &str, message: impl Into<String>) -> PolicyError {
+        self.0.error_at(&field_path(path), message)
+    }
+
+    /// Several mistakes as one error, in the order of the file; `None` when
+    /// there are none.
+    pub fn errors(mistakes: Vec<PolicyError>) -> Option<PolicyError> {
+        let mut mistakes = mistakes;
+        mistakes.sort_by_key(|m| (m.line, m.column));
+        let mut mistakes = mistakes.into_iter();
+        let first = mistakes.next()?;
+        Some(PolicyError { also: mistakes.collect(), ..first })
+    }
+}
+
+/// `a.b[2].c` as a field path (keys split at dots, `[n]` indexes).
+fn field_path(text: &str) -> FieldPath {
+    let mut path = FieldPath::root();
+    for part in text.split('.').filter(|p| !p.is_empty()) {
+        let (key, rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            path = path.key(key);
+        }
+        for index in rest.split('[') {
+            if let Some(n) = index.trim_end_matches(']').parse::<usize>().ok().filter(|_| index.ends_with(']')) {
+                path = path.index(n);
+            }
+        }
+    }
+    path
+}

@@ -82,6 +82,7 @@ mod key_hash;
 mod lint;
 pub mod machine;
 pub mod memory;
+pub mod notify;
 pub mod policy;
 pub mod policy_test;
 pub mod run;
@@ -103,11 +104,12 @@ pub use error::{BoxError, Error, Result, with_innermost_cause};
 pub use evidence::{
     ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, EvidenceError, Origin,
 };
-pub use file::PolicyError;
+pub use file::{LocatedFile, PolicyError};
 pub use gate::{Gate, GateError, evaluate};
 pub use lint::{Finding, Severity};
 pub use machine::{Action, Event, Promotion, State, TransitionError};
 pub use memory::{MemoryApprovals, MemoryChecks, MemoryCi, MemorySourceControl, MemoryStore, Outcome, StaticDirectory};
+pub use notify::Notifier;
 pub use policy::{
     ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
     Stage, StageKind, Weekday, Window,

@@ -1,0 +1,398 @@
+//! The atlas-promote service: webhook intake, the reconcile loop and
+//! notification delivery over one [`Promoter`], with health and metrics
+//! endpoints, on axum and tokio.
+//!
+//! Embed it ([`Server::router`] mounts in your own axum service; drive the
+//! loop with [`Server::step`] or [`Server::run`]) or run it from a config
+//! file with `atlas-promote serve --config atlas-promote.toml`
+//! ([`Server::from_config`]).
+//!
+//! ```no_run
+//! # async fn demo(promoter: atlas_promote_core::Promoter) -> atlas_promote_core::Result<()> {
+//! use atlas_promote_server::{notify::{LogSink, Sink}, Server};
+//!
+//! let server = Server::builder(promoter).with_sink(Sink::new(Box::new(LogSink), None)).build();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! server.run(listener, async { tokio::signal::ctrl_c().await.ok(); }).await
+//! # }
+//! ```
+//!
+//! What one round of the loop does ([`Server::step`]): hand the work the
+//! webhooks brought to the engine, tick, write the tick's notifications to
+//! the store's outbox, and deliver what the outbox holds. The loop runs a
+//! round when the engine's next wake-up comes, when a webhook nudges it, and
+//! at the latest after the idle interval (a safety net for a lost webhook:
+//! the engine also polls its backends).
+#![forbid(unsafe_code)]
+
+pub mod config;
+mod http;
+pub mod intake;
+pub mod metrics;
+pub mod notify;
+mod start;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use atlas_promote_core::{ClaimOutbox, Commit, Promoter, Result, StateStore, Tick, Verdict};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub use config::{Config, ConfigError};
+pub use intake::{Received, Rejection, WebhookSource, Work};
+pub use metrics::Metrics;
+pub use notify::Sink;
+pub use start::StartError;
+
+/// The service: one engine, its webhook sources and notification sinks.
+#[derive(Debug, Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    promoter: Promoter,
+    store: Arc<dyn StateStore>,
+    sources: Vec<Arc<dyn WebhookSource>>,
+    sinks: Vec<Sink>,
+    metrics: Metrics,
+    limits: config::HttpLimits,
+    public_url: Option<String>,
+    idle: Duration,
+    queue: Mutex<VecDeque<Work>>,
+    nudge: Notify,
+    accepting: AtomicBool,
+    recent: Mutex<HashSet<String>>,
+}
+
+impl Shared {
+    /// Queue work for the loop and wake it.
+    pub(crate) fn enqueue(&self, work: Vec<Work>) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).extend(work);
+        self.nudge.notify_one();
+    }
+}
+
+/// Builds a [`Server`].
+#[derive(Debug)]
+pub struct ServerBuilder {
+    promoter: Promoter,
+    sources: Vec<Arc<dyn WebhookSource>>,
+    sinks: Vec<Sink>,
+    limits: config::HttpLimits,
+    public_url: Option<String>,
+    idle: Duration,
+}
+
+impl ServerBuilder {
+    /// Take deliveries from `source` at `/webhooks/{name}`.
+    pub fn with_source(mut self, source: Arc<dyn WebhookSource>) -> Self {
+        self.sources.push(source);
+        self
+    }
+
+    /// Deliver notifications through `sink`.
+    pub fn with_sink(mut self, sink: Sink) -> Self {
+        self.sinks.push(sink);
+        self
+    }
+
+    /// Limits of the webhook intake (body size, read timeouts).
+    pub fn with_limits(mut self, limits: config::HttpLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The service's public address, for links in notifications.
+    pub fn with_public_url(mut self, url: impl Into<String>) -> Self {
+        self.public_url = Some(url.into());
+        self
+    }
+
+    /// Run a round at the latest this long after the last (default 5 minutes).
+    pub fn with_idle_interval(mut self, idle: Duration) -> Self {
+        self.idle = idle;
+        self
+    }
+
+    /// The server.
+    pub fn build(self) -> Server {
+        let store = Arc::clone(self.promoter.store());
+        Server {
+            shared: Arc::new(Shared {
+                promoter: self.promoter,
+                store,
+                sources: self.sources,
+                sinks: self.sinks,
+                metrics: Metrics::default(),
+                limits: self.limits,
+                public_url: self.public_url,
+                idle: self.idle,
+                queue: Mutex::new(VecDeque::new()),
+                nudge: Notify::new(),
+                accepting: AtomicBool::new(true),
+                recent: Mutex::new(HashSet::new()),
+            }),
+        }
+    }
+}
+
+/// What one round of the loop did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Step {
+    /// The tick, and the ticks of the webhooks' notices before it.
+    pub ticks: Vec<Tick>,
+    /// Work that failed to reach the engine, with why (it was logged).
+    pub failed_work: Vec<(Work, atlas_promote_core::Error)>,
+    /// Notifications written to the outbox.
+    pub queued: usize,
+    /// Notifications delivered to every sink that takes them.
+    pub delivered: usize,
+}
+
+impl Server {
+    /// Start building a server around `promoter` (its store is the server's).
+    pub fn builder(promoter: Promoter) -> ServerBuilder {
+        ServerBuilder {
+            promoter,
+            sources: Vec::new(),
+            sinks: Vec::new(),
+            limits: config::HttpLimits::default(),
+            public_url: None,
+            idle: Duration::from_secs(300),
+        }
+    }
+
+    /// The engine.
+    pub fn promoter(&self) -> &Promoter {
+        &self.shared.promoter
+    }
+
+    /// The counters `/metrics` shows.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// The routes (`/healthz`, `/readyz`, `/metrics`, `/webhooks/{source}`),
+    /// to serve or to mount in your own axum service.
+    pub fn router(&self) -> axum::Router {
+        http::router(Arc::clone(&self.shared))
+    }
+
+    /// Work the webhooks queued and the loop has not yet handed to the engine.
+    pub fn pending_work(&self) -> usize {
+        self.shared.queue.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// One round of the loop: the queued work to the engine, a tick, its
+    /// notifications to the outbox, and the outbox to the sinks.
+    ///
+    /// Errors are those of the store: the engine's failures per candidate
+    /// are in the ticks, the work that could not be handled in `failed_work`.
+    pub async fn step(&self) -> Result<Step> {
+        let shared = &self.shared;
+        let mut step = Step { ticks: Vec::new(), failed_work: Vec::new(), queued: 0, delivered: 0 };
+        let work: Vec<Work> = shared.queue.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
+        for item in work {
+            let done = match &item {
+                Work::Notice(notice) => shared.promoter.handle(notice.clone()).await.map(Some),
+                Work::Review(candidate) => match shared.promoter.open_review(candidate.clone()).await {
+                    // A pull request updated with the same head: already under review.
+                    Err(atlas_promote_core::Error::Conflict { .. }) => Ok(None),
+                    other => other.map(|()| None),
+                },
+            };
+            match done {
+                Ok(tick) => step.ticks.extend(tick),
+                Err(e) => {
+                    tracing::warn!(work = ?item, error = %e, "webhook work not handled");
+                    step.failed_work.push((item, e));
+                }
+            }
+        }
+        let tick = shared.promoter.tick().await;
+        shared.metrics.tick(tick.is_err());
+        step.ticks.push(tick?);
+        for tick in &step.ticks {
+            for decision in &tick.decisions {
+                shared.metrics.decision(match decision.verdict {
+                    Verdict::Allow => "allow",
+                    Verdict::Wait { .. } => "wait",
+                    Verdict::Block => "block",
+                });
+            }
+            for entry in notify::notifications(tick, shared.public_url.as_deref()) {
+                if !self.remember(&entry.id) {
+                    continue;
+                }
+                // An id already in the outbox is the same notification (the
+                // same decision on a later tick, or after a restart): once is enough.
+                match shared.store.commit_with(Commit::new().with_outbox(entry)).await {
+                    Ok(_) => step.queued += 1,
+                    Err(atlas_promote_core::Error::Conflict { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        step.delivered = self.deliver().await?;
+        Ok(step)
+    }
+
+    /// Whether `id` is new to this process (bounded: forgets all at 10,000,
+    /// after which the store's outbox still refuses a repeated id).
+    fn remember(&self, id: &str) -> bool {
+        let mut recent = self.shared.recent.lock().unwrap_or_else(|p| p.into_inner());
+        if recent.len() >= 10_000 {
+            recent.clear();
+        }
+        recent.insert(id.to_owned())
+    }
+
+    /// Deliver what the outbox holds now; how many were delivered.
+    async fn deliver(&self) -> Result<usize> {
+        let shared = &self.shared;
+        let now = shared.promoter.now();
+        let claimed = shared.store.claim_outbox(ClaimOutbox::at(now)).await?;
+        shared.metrics.outbox_pending(claimed.len() as u64);
+        let mut delivered = 0;
+        for item in claimed {
+            let mut failure = None;
+            for sink in shared.sinks.iter().filter(|s| s.takes(&item.entry.kind)) {
+                let name = sink.notifier().name().to_owned();
+                let sent = tokio::time::timeout(notify::ATTEMPT_TIMEOUT, sink.notifier().notify(&item.entry)).await;
+                match sent {
+                    Ok(Ok(())) => shared.metrics.notification(&name, "delivered"),
+                    Ok(Err(e)) => {
+                        shared.metrics.notification(&name, "failed");
+                        failure = Some(format!("{name}: {e}"));
+                    }
+                    Err(_) => {
+                        shared.metrics.notification(&name, "timeout");
+                        failure = Some(format!("{name}: no answer within {:?}", notify::ATTEMPT_TIMEOUT));
+                    }
+                }
+            }
+            match failure {
+                None => {
+                    shared.store.outbox_delivered(&item.entry.id).await?;
+                    delivered += 1;
+                }
+                Some(error) => {
+                    let next = now + notify::backoff(&item.entry.id, item.attempts);
+                    tracing::warn!(id = %item.entry.id, attempts = item.attempts, %error, retry_at = %next, "notification not delivered");
+                    shared.store.outbox_failed(&item.entry.id, &error, next).await?;
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// How long to sleep after a round whose last tick said `next_wake`.
+    fn sleep_after(&self, step: Option<&Step>) -> Duration {
+        let idle = self.shared.idle;
+        let Some(wake) = step.and_then(|s| s.ticks.last()).and_then(|t| t.next_wake) else { return idle };
+        let until = (wake - self.shared.promoter.now()).to_std().unwrap_or(Duration::ZERO);
+        until.min(idle)
+    }
+
+    /// Serve the routes on `listener` (no loop: drive it with
+    /// [`step`](Self::step)) until `shutdown` resolves, with the header
+    /// read timeout of the limits; requests in progress get 5 seconds to finish.
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+        let header_timeout = Duration::from_secs(self.shared.limits.header_timeout_secs);
+        http::serve(listener, self.router(), header_timeout, Duration::from_secs(5), shutdown).await;
+    }
+
+    /// Serve HTTP on `listener` and run the loop until `shutdown` resolves;
+    /// then stop taking webhooks, finish the round in progress and return.
+    pub async fn run(self, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) -> Result<()> {
+        let stop = Arc::new(Notify::new());
+        let header_timeout = Duration::from_secs(self.shared.limits.header_timeout_secs);
+        let http = {
+            let stop = Arc::clone(&stop);
+            tokio::spawn(http::serve(listener, self.router(), header_timeout, Duration::from_secs(5), async move {
+                stop.notified().await
+            }))
+        };
+        let looping = {
+            let server = self.clone();
+            let stop = Arc::clone(&stop);
+            tokio::spawn(async move { server.run_loop(stop).await })
+        };
+        shutdown.await;
+        tracing::info!("shutting down: no more webhooks; finishing the round in progress");
+        self.shared.accepting.store(false, Ordering::SeqCst);
+        stop.notify_waiters();
+        let _ = http.await;
+        // The loop sees the stop between rounds, never in the middle of one.
+        self.shared.nudge.notify_one();
+        let _ = looping.await;
+        Ok(())
+    }
+
+    async fn run_loop(&self, stop: Arc<Notify>) {
+        let stopped = stop.notified();
+        tokio::pin!(stopped);
+        let mut last = None;
+        let mut first = true;
+        loop {
+            if !self.shared.accepting.load(Ordering::SeqCst) {
+                break;
+            }
+            // The first round runs at once: a restart picks up where the last process stopped.
+            let sleep = if std::mem::take(&mut first) { Duration::ZERO } else { self.sleep_after(last.as_ref()) };
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = self.shared.nudge.notified() => {}
+                () = &mut stopped => break,
+            }
+            if !self.shared.accepting.load(Ordering::SeqCst) {
+                break;
+            }
+            match self.step().await {
+                Ok(step) => last = Some(step),
+                Err(e) => {
+                    tracing::error!(error = %e, "a round of the loop failed; trying again");
+                    last = None;
+                }
+            }
+        }
+    }
+}
+
+/// A future that resolves on SIGTERM or Ctrl-C (SIGINT).
+///
+/// The handlers are installed when this is called (inside a tokio runtime),
+/// not when the future is first polled: a signal that arrives in between
+/// stops the service cleanly instead of killing the process.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(terminate) => {}
+                () = wait(interrupt) => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
