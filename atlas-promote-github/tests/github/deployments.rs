@@ -201,18 +201,9 @@ async fn review_gate_evaluates_the_candidate_of_the_waiting_run_and_calls_back_w
     let posted = server.received_requests().await.unwrap();
     let body: serde_json::Value = serde_json::from_slice(&posted.last().unwrap().body).unwrap();
     assert_eq!(body["comment"], decision.to_string().trim_end());
-    let state = if decision.is_allowed() {
-        "approved"
-    } else if matches!(decision.verdict, Verdict::Block) {
-        "rejected"
-    } else {
-        ""
-    };
-    if state.is_empty() {
-        assert!(body.get("state").is_none());
-    } else {
-        assert_eq!(body["state"], state);
-    }
+    // With no approval and no checks, dev → staging is blocked: the run is rejected.
+    assert_eq!(decision.verdict, Verdict::Block, "{decision}");
+    assert_eq!(body["state"], "rejected");
 }
 
 #[tokio::test]
