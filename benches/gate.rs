@@ -1,8 +1,9 @@
 //! The gate decision's cost: one ATLAS `staging → prod` decision with a
 //! realistic amount of evidence, and a batch of 10,000 candidates; and on
 //! hostile sizes, which must stay near-linear (each under 50 ms): 100,000
-//! approvals from distinct product owners and no dev-team approver, and a
-//! prod with 20,000 freezes listed latest first.
+//! approvals from distinct product owners and no dev-team approver, a
+//! prod with 20,000 freezes listed latest first, and a prod whose windows
+//! all lie inside blackouts, with 20,000 freezes besides.
 //!
 //! The evidence: staging's three blocking nightly checks with 30 results
 //! each (a month of nights, a few failures, the newest passing), and 10
@@ -148,5 +149,34 @@ fn hostile_freezes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gate, hostile_approvals, hostile_freezes);
+/// Prod open on weekdays 09:00–16:00 Berlin, but every window lies inside a
+/// blackout (08:00–17:00), and 20,000 one-minute freezes a day apart: no
+/// instant ever opens, and the decision must find that out in bounded time.
+fn hostile_blackouts(c: &mut Criterion) {
+    use atlas_promote::{Blackout, LocalTime, Weekday, Window};
+    let mut policy = Policy::atlas();
+    let now = at("2026-05-05T10:00:00Z");
+    let days = vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
+    let time = |h| LocalTime::hm(h, 0).expect("a time");
+    let tz = atlas_promote::chrono_tz::Europe::Berlin;
+    policy.stages[4].windows = vec![Window { days: days.clone(), start: time(9), end: time(16), tz }];
+    policy.stages[4].blackouts = vec![Blackout { days, start: time(8), end: time(17), tz, reason: None }];
+    policy.stages[4].freezes = (0..20_000i64)
+        .map(|i| Freeze {
+            from: now + TimeDelta::days(i),
+            until: Some(now + TimeDelta::days(i) + TimeDelta::minutes(1)),
+            reason: None,
+        })
+        .collect();
+    let gate = policy.gate("staging", "prod").expect("ATLAS has staging → prod");
+    let single = evidence("9fceb02");
+    let decision = gate.evaluate(&single, now);
+    assert_eq!(decision.verdict, Verdict::Block, "{decision}");
+    let mut group = c.benchmark_group("gate_hostile");
+    group.sample_size(20);
+    group.bench_function("windows_inside_blackouts_20k_freezes", |b| b.iter(|| gate.evaluate(black_box(&single), now)));
+    group.finish();
+}
+
+criterion_group!(benches, gate, hostile_approvals, hostile_freezes, hostile_blackouts);
 criterion_main!(benches);

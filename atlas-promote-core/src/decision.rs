@@ -198,6 +198,20 @@ pub enum Blocker {
         /// When a window next opens, if one ever does.
         opens_at: Option<DateTime<Utc>>,
     },
+    /// G6: a blackout of the target stage (a weekly time when entering it
+    /// is forbidden) covers now.
+    Blackout {
+        /// The target stage.
+        stage: String,
+        /// The blackout, as its days, times and zone: `fri 15:00–24:00 Europe/Berlin`.
+        blackout: String,
+        /// The blackout's reason.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// When the stage is next outside every blackout; `None` if its
+        /// blackouts cover the whole week.
+        until: Option<DateTime<Utc>>,
+    },
     /// G6: a freeze of the target stage covers now.
     Frozen {
         /// The target stage.
@@ -223,12 +237,12 @@ pub enum Blocker {
 
 impl Blocker {
     /// Whether only time clears this blocker: a soak, a closed window that
-    /// opens again, or a freeze with an end.
+    /// opens again, a blackout or a freeze with an end.
     pub fn is_time_based(&self) -> bool {
         match self {
             Self::Soaking { .. } => true,
             Self::WindowClosed { opens_at, .. } => opens_at.is_some(),
-            Self::Frozen { until, .. } => until.is_some(),
+            Self::Frozen { until, .. } | Self::Blackout { until, .. } => until.is_some(),
             Self::OriginNotAccepted { .. }
             | Self::NotDeployed { .. }
             | Self::FlushPending { .. }
@@ -258,6 +272,7 @@ impl Blocker {
             Self::ApprovalsMissing { .. } => "approvals_missing",
             Self::Rejected { .. } => "rejected",
             Self::WindowClosed { .. } => "window_closed",
+            Self::Blackout { .. } => "blackout",
             Self::Frozen { .. } => "frozen",
             Self::Held { .. } => "held",
         }
@@ -326,6 +341,17 @@ impl fmt::Display for Blocker {
             }
             Self::WindowClosed { stage, opens_at: None } => {
                 write!(f, "the deployment window of {stage} is closed and never opens again")
+            }
+            Self::Blackout { stage, blackout, reason, until } => {
+                write!(f, "{stage} is in a blackout")?;
+                match reason {
+                    Some(reason) => write!(f, " ({reason}: {blackout})")?,
+                    None => write!(f, " ({blackout})")?,
+                }
+                match until {
+                    Some(until) => write!(f, " until {}", ts(until)),
+                    None => write!(f, " that covers the whole week, so it never ends"),
+                }
             }
             Self::Frozen { stage, reason, until } => {
                 write!(f, "{stage} is frozen")?;

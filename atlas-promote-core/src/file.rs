@@ -20,7 +20,7 @@ mod validate;
 #[cfg(feature = "yaml")]
 mod yaml_file;
 
-pub(crate) use time::{instant, optional_instant, time_of_day};
+pub(crate) use time::{instant, invalid_time_message, optional_instant, time_of_day};
 pub(crate) use tree::FieldPath;
 use tree::{Pos, SpanTree};
 

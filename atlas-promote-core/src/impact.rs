@@ -271,6 +271,25 @@ mod tests {
     }
 
     #[test]
+    fn a_new_blackout_differs_only_by_blackout_blockers() {
+        let old = Policy::atlas();
+        let mut new = Policy::atlas();
+        new.stages[4].blackouts = vec![crate::policy::Blackout {
+            days: vec![crate::policy::Weekday::Fri],
+            start: crate::policy::LocalTime::hm(15, 0).unwrap(),
+            end: crate::policy::LocalTime::END_OF_DAY,
+            tz: chrono_tz::Europe::Berlin,
+            reason: None,
+        }];
+        let impact = compare(&old, &new, 5_000, 4);
+        let prod = impact.gates.iter().find(|g| g.to == "prod").unwrap();
+        assert!(!prod.differences.is_empty(), "the probes reach the blackout's edges");
+        for d in &prod.differences {
+            assert!(d.new.blockers.iter().any(|b| b.kind() == "blackout"), "{}", d.summary());
+        }
+    }
+
+    #[test]
     fn a_gate_one_policy_lacks_is_reported() {
         let old = Policy::atlas();
         let mut new = Policy::atlas();

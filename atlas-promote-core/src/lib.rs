@@ -111,8 +111,8 @@ pub use machine::{Action, Event, Promotion, State, TransitionError};
 pub use memory::{MemoryApprovals, MemoryChecks, MemoryCi, MemorySourceControl, MemoryStore, Outcome, StaticDirectory};
 pub use notify::Notifier;
 pub use policy::{
-    ApprovalRule, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person, Policy, Role,
-    Stage, StageKind, Weekday, Window,
+    ApprovalRule, Blackout, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person,
+    Policy, Role, Stage, StageKind, Weekday, Window,
 };
 pub use run::{IdempotencyKey, Run, RunId, RunKind, RunRequest, RunStatus};
 pub use store::{AuditProblem, AuditReport, FileStore, TornLine};

@@ -217,7 +217,9 @@ impl<'p> Lint<'p> {
                 ),
             );
         }
-        if let Some(gap) = reach::longest_closed_gap(&stage.windows).filter(|gap| ttl.to_chrono() < *gap) {
+        if let Some(gap) =
+            reach::longest_closed_gap(&stage.windows, &stage.blackouts).filter(|gap| ttl.to_chrono() < *gap)
+        {
             self.add(
                 Severity::Warning,
                 Some(stage),
@@ -346,6 +348,7 @@ impl<'p> Lint<'p> {
             };
             self.add(severity, Some(stage), stage_path(i).key("windows").index(j).key("days"), message);
         }
+        self.blackouts(i, stage, none_opens);
         for (j, freeze) in stage.freezes.iter().enumerate().filter(|(_, f)| f.until.is_none()) {
             let reason = freeze.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
             self.add(
@@ -359,6 +362,36 @@ impl<'p> Lint<'p> {
                 ),
             );
         }
+    }
+
+    /// A stage whose windows all lie inside its blackouts (or whose
+    /// blackouts cover the whole week) never opens. Asked of the gate itself
+    /// from a Monday in winter and one in summer, so daylight saving and
+    /// zones that differ between windows and blackouts count as they will.
+    fn blackouts(&mut self, i: usize, stage: &Stage, no_window_opens: bool) {
+        if stage.blackouts.is_empty() || no_window_opens {
+            return;
+        }
+        let mondays = ["2026-01-05T00:00:00Z", "2026-07-06T00:00:00Z"];
+        let opens = mondays
+            .iter()
+            .filter_map(|t| t.parse::<chrono::DateTime<chrono::Utc>>().ok())
+            .any(|t| crate::gate::opens_within_horizon(stage, t));
+        if opens {
+            return;
+        }
+        let message = if stage.windows.is_empty() {
+            format!(
+                "nothing can ever enter {}: its blackouts cover the whole week; shorten one, or remove the stage",
+                stage.name
+            )
+        } else {
+            format!(
+                "nothing can ever enter {}: every one of its windows lies inside its blackouts; move a window out of them or shorten a blackout",
+                stage.name
+            )
+        };
+        self.add(Severity::Error, Some(stage), stage_path(i).key("blackouts"), message);
     }
 
     fn unguarded(&mut self, i: usize, stage: &Stage) {

@@ -91,6 +91,9 @@ pub struct Stage {
     /// When entering this stage is allowed; empty means always.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub windows: Vec<Window>,
+    /// Weekly times when entering this stage is forbidden, whatever its windows say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blackouts: Vec<Blackout>,
     /// When entering this stage is forbidden.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freezes: Vec<Freeze>,
@@ -114,6 +117,7 @@ impl Stage {
             soak: None,
             approvals: None,
             windows: Vec::new(),
+            blackouts: Vec::new(),
             freezes: Vec::new(),
             ephemeral: false,
             monitor: None,
@@ -264,26 +268,90 @@ impl From<Weekday> for chrono::Weekday {
     }
 }
 
+impl Weekday {
+    /// The day as policy files write it: `mon` … `sun`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mon => "mon",
+            Self::Tue => "tue",
+            Self::Wed => "wed",
+            Self::Thu => "thu",
+            Self::Fri => "fri",
+            Self::Sat => "sat",
+            Self::Sun => "sun",
+        }
+    }
+}
+
 impl fmt::Display for Weekday {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
 }
 
-/// A wall-clock time of day, written `HH:MM`.
+/// A wall-clock time of day, written `HH:MM`, from `00:00` to `24:00`.
+///
+/// `24:00` is the end of a day: a window or blackout that ends at `24:00`
+/// lasts to midnight, to the last instant of the day it opens (the same as
+/// `00:00` of the next day).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LocalTime(pub NaiveTime);
+pub struct LocalTime {
+    /// Minutes since midnight, `0..=1440`.
+    minutes: u16,
+}
 
 impl LocalTime {
-    /// The time `hour:minute`; `None` if out of range.
+    /// Midnight at the start of a day, `00:00`.
+    pub const MIDNIGHT: Self = Self { minutes: 0 };
+
+    /// Midnight at the end of a day, `24:00`.
+    pub const END_OF_DAY: Self = Self { minutes: 24 * 60 };
+
+    /// The time `hour:minute`, from `0:00` to `23:59`, or `24:00`; `None` if out of range.
     pub fn hm(hour: u32, minute: u32) -> Option<Self> {
-        NaiveTime::from_hms_opt(hour, minute, 0).map(Self)
+        match (hour, minute) {
+            (0..=23, 0..=59) => u16::try_from(hour * 60 + minute).ok().map(|minutes| Self { minutes }),
+            (24, 0) => Some(Self::END_OF_DAY),
+            _ => None,
+        }
+    }
+
+    /// Minutes since midnight: `0` for `00:00`, `1440` for `24:00`.
+    pub fn minutes_from_midnight(self) -> u32 {
+        u32::from(self.minutes)
+    }
+
+    /// Whether this is `24:00`, the end of a day.
+    pub fn is_end_of_day(self) -> bool {
+        self == Self::END_OF_DAY
+    }
+
+    /// The time as a [`NaiveTime`]; `None` for `24:00`, which a clock never reads.
+    pub fn to_naive(self) -> Option<NaiveTime> {
+        NaiveTime::from_hms_opt(u32::from(self.minutes / 60), u32::from(self.minutes % 60), 0)
+    }
+
+    /// Read `HH:MM` (`00:00` … `23:59`, or `24:00`).
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        if text == "24:00" {
+            return Some(Self::END_OF_DAY);
+        }
+        NaiveTime::parse_from_str(text, "%H:%M").ok().map(Self::from)
+    }
+}
+
+impl From<NaiveTime> for LocalTime {
+    /// The time to the minute (seconds are dropped).
+    fn from(time: NaiveTime) -> Self {
+        use chrono::Timelike;
+        let minutes = u16::try_from(time.hour() * 60 + time.minute()).unwrap_or(0);
+        Self { minutes }
     }
 }
 
 impl fmt::Display for LocalTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.format("%H:%M"))
+        write!(f, "{:02}:{:02}", self.minutes / 60, self.minutes % 60)
     }
 }
 
@@ -296,15 +364,13 @@ impl Serialize for LocalTime {
 impl<'de> Deserialize<'de> for LocalTime {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        NaiveTime::parse_from_str(&text, "%H:%M")
-            .map(Self)
-            .map_err(|_| serde::de::Error::custom(format!("invalid time {text:?}: expected HH:MM, e.g. 09:00")))
+        Self::parse(&text).ok_or_else(|| serde::de::Error::custom(crate::file::invalid_time_message(&text)))
     }
 }
 
 /// A weekly deployment window: the wall-clock times `[start, end)` in `tz` on
 /// each of `days`. An `end` before `start` runs past midnight; the weekday is
-/// the day the window opens.
+/// the day the window opens; `end = "24:00"` lasts to midnight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Window {
@@ -318,6 +384,60 @@ pub struct Window {
     pub end: LocalTime,
     /// The IANA time zone, e.g. `Europe/Berlin`.
     pub tz: chrono_tz::Tz,
+}
+
+/// A weekly blackout: the wall-clock times `[start, end)` in `tz` on each of
+/// `days`, when entering the stage is forbidden, e.g. no deploys on Friday
+/// afternoons. Read like a [`Window`]: an `end` before `start` runs past
+/// midnight, the weekday is the day the blackout begins, and `end = "24:00"`
+/// lasts to midnight. A blackout wins over every window it overlaps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blackout {
+    /// The days the blackout begins.
+    pub days: Vec<Weekday>,
+    /// When it begins, wall-clock time in `tz`.
+    #[serde(deserialize_with = "crate::file::time_of_day")]
+    pub start: LocalTime,
+    /// When it ends, wall-clock time in `tz`.
+    #[serde(deserialize_with = "crate::file::time_of_day")]
+    pub end: LocalTime,
+    /// The IANA time zone, e.g. `Europe/Berlin`.
+    pub tz: chrono_tz::Tz,
+    /// Why, shown to people who are blocked by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `mon,fri 15:00–24:00 Europe/Berlin`: the days, times and zone of a window or blackout.
+fn write_weekly(
+    f: &mut fmt::Formatter<'_>,
+    days: &[Weekday],
+    start: LocalTime,
+    end: LocalTime,
+    tz: chrono_tz::Tz,
+) -> fmt::Result {
+    for (i, day) in days.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        f.write_str(day.as_str())?;
+    }
+    write!(f, " {start}–{end} {tz}")
+}
+
+impl fmt::Display for Window {
+    /// `mon,tue 09:00–16:00 Europe/Berlin`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_weekly(f, &self.days, self.start, self.end, self.tz)
+    }
+}
+
+impl fmt::Display for Blackout {
+    /// `fri 15:00–24:00 Europe/Berlin`, without the reason.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_weekly(f, &self.days, self.start, self.end, self.tz)
+    }
 }
 
 /// A period when entering a stage is forbidden: the instants `[from, until)`.

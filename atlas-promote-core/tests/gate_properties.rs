@@ -22,15 +22,40 @@ fn minutes_from_now(minutes: i64) -> DateTime<Utc> {
     at(NOW) + TimeDelta::minutes(minutes)
 }
 
-/// ATLAS with some of: a soak in staging, office hours and a freeze in prod.
+/// Blackouts prod may have: none, Tuesday and Friday afternoons to
+/// midnight, a night past midnight, or office hours (inside the window).
+const BLACKOUTS: [(&[Weekday], &str, &str); 4] = [
+    (&[], "00:00", "00:00"),
+    (&[Weekday::Tue, Weekday::Fri], "15:00", "24:00"),
+    (&[Weekday::Wed], "22:00", "04:00"),
+    (&[Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu], "08:00", "17:00"),
+];
+
+/// ATLAS with some of: a soak in staging, office hours, a blackout and a freeze in prod.
 fn policy() -> impl Strategy<Value = Policy> {
-    (prop::option::of(0i64..48), any::<bool>(), prop::option::of((-3000i64..3000, prop::option::of(0i64..5000))))
-        .prop_map(|(soak, windows, frozen)| {
+    (
+        prop::option::of(0i64..48),
+        any::<bool>(),
+        0..BLACKOUTS.len(),
+        prop::option::of((-3000i64..3000, prop::option::of(0i64..5000))),
+    )
+        .prop_map(|(soak, windows, blackout, frozen)| {
             let mut policy = Policy::atlas();
             policy.stages[3].soak = soak.map(atlas_promote_core::Duration::hours);
             if windows {
                 let days = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu];
                 policy.stages[4].windows = vec![berlin_window(&days, "09:00", "16:00")];
+            }
+            let (days, start, end) = BLACKOUTS[blackout];
+            if !days.is_empty() {
+                let window = berlin_window(days, start, end);
+                policy.stages[4].blackouts = vec![atlas_promote_core::Blackout {
+                    days: window.days,
+                    start: window.start,
+                    end: window.end,
+                    tz: window.tz,
+                    reason: None,
+                }];
             }
             if let Some((from, length)) = frozen {
                 policy.stages[4].freezes = vec![atlas_promote_core::Freeze {

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use atlas_promote_core::{
-    ApprovalRule, CheckSpec, Deploy, Duration, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Policy,
-    Stage, StageKind, Weekday, Window,
+    ApprovalRule, Blackout, CheckSpec, Deploy, Duration, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule,
+    Policy, Stage, StageKind, Weekday, Window,
 };
 use chrono::{DateTime, Utc};
 use proptest::prelude::*;
@@ -32,7 +32,8 @@ fn instant() -> impl Strategy<Value = DateTime<Utc>> {
 }
 
 fn local_time() -> impl Strategy<Value = LocalTime> {
-    (0u32..24, 0u32..60).prop_map(|(h, m)| LocalTime::hm(h, m).unwrap_or(LocalTime(chrono::NaiveTime::MIN)))
+    // 24:00 (the end of a day) now and then, besides every minute of a day.
+    (0u32..25, 0u32..60).prop_map(|(h, m)| LocalTime::hm(h, m).unwrap_or(LocalTime::END_OF_DAY))
 }
 
 fn weekday() -> impl Strategy<Value = Weekday> {
@@ -55,6 +56,16 @@ fn window() -> impl Strategy<Value = Window> {
         prop::sample::select(&chrono_tz::TZ_VARIANTS[..]),
     )
         .prop_map(|(days, start, end, tz)| Window { days, start, end, tz })
+}
+
+fn blackout() -> impl Strategy<Value = Blackout> {
+    (window(), prop::option::of(text())).prop_map(|(w, reason)| Blackout {
+        days: w.days,
+        start: w.start,
+        end: w.end,
+        tz: w.tz,
+        reason,
+    })
 }
 
 fn freeze() -> impl Strategy<Value = Freeze> {
@@ -94,10 +105,20 @@ fn stage() -> impl Strategy<Value = Stage> {
     (
         (text(), kind, deploy, flush, checks),
         (prop::option::of(duration()), prop::option::of(approvals())),
-        (prop::collection::vec(window(), 0..2), prop::collection::vec(freeze(), 0..2), any::<bool>(), monitor),
+        (
+            prop::collection::vec(window(), 0..2),
+            prop::collection::vec(blackout(), 0..2),
+            prop::collection::vec(freeze(), 0..2),
+            any::<bool>(),
+            monitor,
+        ),
     )
         .prop_map(
-            |((name, kind, deploy, flush, checks), (soak, approvals), (windows, freezes, ephemeral, monitor))| Stage {
+            |(
+                (name, kind, deploy, flush, checks),
+                (soak, approvals),
+                (windows, blackouts, freezes, ephemeral, monitor),
+            )| Stage {
                 name,
                 kind,
                 deploy,
@@ -106,6 +127,7 @@ fn stage() -> impl Strategy<Value = Stage> {
                 soak,
                 approvals,
                 windows,
+                blackouts,
                 freezes,
                 ephemeral,
                 monitor,

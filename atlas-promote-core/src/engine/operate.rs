@@ -462,6 +462,7 @@ impl Promoter {
                         | Blocker::ApprovalsMissing { .. }
                         | Blocker::Rejected { .. }
                         | Blocker::WindowClosed { .. }
+                        | Blocker::Blackout { .. }
                         | Blocker::Frozen { .. }
                 )
             })

@@ -45,6 +45,11 @@ pub(crate) fn time_of_day<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
     deserializer.deserialize_str(TimeVisitor)
 }
 
+/// The message for a time of day that cannot be read.
+pub(crate) fn invalid_time_message(text: &str) -> String {
+    format!("invalid time {text:?}: expected HH:MM from 00:00 to 24:00, e.g. 09:00")
+}
+
 struct InstantVisitor;
 
 impl<'de> Visitor<'de> for InstantVisitor {
@@ -94,13 +99,11 @@ impl<'de> Visitor<'de> for TimeVisitor {
     type Value = LocalTime;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a time of day HH:MM, e.g. 09:00")
+        f.write_str("a time of day HH:MM from 00:00 to 24:00, e.g. 09:00")
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-        NaiveTime::parse_from_str(text, "%H:%M")
-            .map(LocalTime)
-            .map_err(|_| E::custom(format!("invalid time {text:?}: expected HH:MM, e.g. 09:00")))
+        LocalTime::parse(text).ok_or_else(|| E::custom(invalid_time_message(text)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -111,6 +114,6 @@ impl<'de> Visitor<'de> for TimeVisitor {
             }
             _ => None,
         };
-        time.ok_or_else(|| de::Error::custom(format!("invalid time {datetime}: expected HH:MM, e.g. 09:00")))
+        time.ok_or_else(|| de::Error::custom(invalid_time_message(&datetime.to_string())))
     }
 }

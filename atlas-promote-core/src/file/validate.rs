@@ -10,7 +10,7 @@ use chrono::SecondsFormat;
 use globset::GlobBuilder;
 
 use super::tree::FieldPath;
-use crate::policy::{ApprovalRule, Flush, Policy, Stage, StageKind, Window};
+use crate::policy::{ApprovalRule, Flush, LocalTime, Policy, Stage, StageKind, Window};
 
 /// One mistake: the field at fault and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,6 +168,12 @@ fn stage_rules(i: usize, stage: &Stage, at: &FieldPath, found: &mut Mistakes) {
                 format!("{never} its windows would never apply; put them on the stage they guard"),
             );
         }
+        if !stage.blackouts.is_empty() {
+            found.add(
+                at.key("blackouts"),
+                format!("{never} its blackouts would never apply; put them on the stage they guard"),
+            );
+        }
         if !stage.freezes.is_empty() {
             found.add(
                 at.key("freezes"),
@@ -200,6 +206,9 @@ fn stage_rules(i: usize, stage: &Stage, at: &FieldPath, found: &mut Mistakes) {
     }
     for (j, window) in stage.windows.iter().enumerate() {
         window_rules(window, &at.key("windows").index(j), found);
+    }
+    for (j, blackout) in stage.blackouts.iter().enumerate() {
+        weekly_rules("blackout", blackout.start, blackout.end, &at.key("blackouts").index(j), found);
     }
     for (j, freeze) in stage.freezes.iter().enumerate() {
         if let Some(until) = freeze.until.filter(|until| *until <= freeze.from) {
@@ -260,12 +269,21 @@ fn approval_rules(rule: &ApprovalRule, at: &FieldPath, found: &mut Mistakes) {
 }
 
 fn window_rules(window: &Window, at: &FieldPath, found: &mut Mistakes) {
-    if window.start == window.end {
+    weekly_rules("window", window.start, window.end, at, found);
+}
+
+/// The times of a window or a blackout (`what`).
+fn weekly_rules(what: &str, start: LocalTime, end: LocalTime, at: &FieldPath, found: &mut Mistakes) {
+    if start.is_end_of_day() {
+        found.add(
+            at.key("start"),
+            format!("a {what} starts at a time of day from 00:00 to 23:59; 24:00 is only an end (the end of the day)"),
+        );
+    } else if start == end {
         found.add(
             at.key("end"),
             format!(
-                "a window that opens and closes at {} is either empty or a whole day; to run past midnight, end before the start (e.g. 22:00 to 06:00)",
-                window.start
+                "a {what} that starts and ends at {start} is either empty or a whole day; to run past midnight, end before the start (e.g. 22:00 to 06:00), and for a whole day write 00:00 to 24:00"
             ),
         );
     }

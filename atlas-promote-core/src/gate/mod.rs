@@ -11,7 +11,7 @@
 //! - **G4 soak** (here): `now >= ready_at + soak`.
 //! - **G5 approvals** (`approvals`): T's rule, as a bipartite matching of
 //!   approvers to role slots.
-//! - **G6 windows and freezes** (`windows`) of T.
+//! - **G6 windows, blackouts and freezes** (`windows`) of T.
 //!
 //! Where DESIGN §4 is silent, this module chooses:
 //!
@@ -33,6 +33,8 @@ mod approvals;
 mod checks;
 mod scratch;
 mod windows;
+
+pub(crate) use windows::opens_within_horizon;
 
 use chrono::{DateTime, TimeDelta, Utc};
 

@@ -43,7 +43,7 @@ const PROBE_DAYS: [(i32, u32, u32); 5] = [(2026, 5, 6), (2026, 3, 29), (2026, 3,
 /// An endless, seeded stream of [`Probe`]s for the gate `from → to` of one
 /// or two policies: the boundaries of either policy's rules are probed
 /// (results around `ready_at` and `max_age`, approvals around `ttl`, every
-/// role, the author approving, windows and freezes around their edges, the
+/// role, the author approving, windows, blackouts and freezes around their edges, the
 /// days clocks change).
 ///
 /// ```
@@ -235,19 +235,28 @@ impl Iterator for Probes {
     }
 }
 
-/// Every instant a window of `stage` opens or closes, on the days around [`PROBE_DAYS`].
+/// Every instant a window or blackout of `stage` opens or closes, on the days around [`PROBE_DAYS`].
 fn window_edges(stage: &Stage, edges: &mut BTreeSet<DateTime<Utc>>) {
-    for window in &stage.windows {
+    let windows = stage.windows.iter().map(|w| (&w.days, w.start, w.end, w.tz));
+    let blackouts = stage.blackouts.iter().map(|b| (&b.days, b.start, b.end, b.tz));
+    for (days, start, end, tz) in windows.chain(blackouts) {
         for (year, month, day) in PROBE_DAYS {
             let Some(center) = NaiveDate::from_ymd_opt(year, month, day) else { continue };
             for offset in -3..=3 {
                 let date = center + TimeDelta::days(offset);
-                if !window.days.contains(&Weekday::from(date.weekday())) {
+                if !days.contains(&Weekday::from(date.weekday())) {
                     continue;
                 }
-                for time in [window.start.0, window.end.0] {
+                for time in [start, end] {
+                    // `24:00` is midnight of the next day.
+                    let Some(local) = date
+                        .and_hms_opt(0, 0, 0)
+                        .map(|midnight| midnight + TimeDelta::minutes(i64::from(time.minutes_from_midnight())))
+                    else {
+                        continue;
+                    };
                     // A time skipped by a clock change has no instant; a repeated one has two.
-                    let local = window.tz.from_local_datetime(&date.and_time(time));
+                    let local = tz.from_local_datetime(&local);
                     edges.extend(local.earliest().map(|t| t.to_utc()));
                     edges.extend(local.latest().map(|t| t.to_utc()));
                 }

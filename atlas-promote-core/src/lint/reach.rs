@@ -2,9 +2,9 @@
 
 use std::collections::BTreeSet;
 
-use chrono::{TimeDelta, Timelike};
+use chrono::TimeDelta;
 
-use crate::policy::{Policy, StageKind, Window};
+use crate::policy::{Blackout, LocalTime, Policy, StageKind, Weekday, Window};
 
 /// The stages some chain of gates reaches: from trunk for trunk candidates,
 /// and the ephemeral environments a review or trunk stage sends branch builds to.
@@ -30,32 +30,46 @@ pub(super) fn from_trunk(policy: &Policy) -> BTreeSet<&str> {
     reached
 }
 
-/// The longest time, within a week of wall-clock time, during which none of
-/// `windows` is open; `None` without windows or when none ever opens.
-/// (Windows in different time zones are compared by their wall clocks.)
-pub(super) fn longest_closed_gap(windows: &[Window]) -> Option<TimeDelta> {
-    const WEEK: i64 = 7 * 24 * 60;
-    let minute = |t: chrono::NaiveTime| i64::from(t.hour() * 60 + t.minute());
-    let mut open: Vec<(i64, i64)> = Vec::new();
-    for window in windows {
-        let (start, end) = (minute(window.start.0), minute(window.end.0));
-        let length = if end > start { end - start } else { end + 24 * 60 - start };
-        for day in &window.days {
-            let from = i64::from(chrono::Weekday::from(*day).num_days_from_monday()) * 24 * 60 + start;
-            open.push((from, from + length));
-        }
-    }
-    if open.is_empty() {
+/// The longest time, within a week of wall-clock time, during which no
+/// window of `windows` is open outside every one of `blackouts`; `None`
+/// without windows or when none ever opens. (Windows and blackouts in
+/// different time zones are compared by their wall clocks, to the minute.)
+pub(super) fn longest_closed_gap(windows: &[Window], blackouts: &[Blackout]) -> Option<TimeDelta> {
+    if windows.is_empty() {
         return None;
     }
-    open.sort_unstable();
-    // Gaps between one opening's end and the next start, around the week.
-    let mut longest = 0;
-    let mut reach = open[0].1;
-    for &(from, to) in &open[1..] {
-        longest = longest.max(from - reach);
-        reach = reach.max(to);
+    let open = week_minutes(windows.iter().map(|w| (w.days.as_slice(), w.start, w.end)));
+    let dark = week_minutes(blackouts.iter().map(|b| (b.days.as_slice(), b.start, b.end)));
+    let open: Vec<bool> = open.iter().zip(&dark).map(|(o, d)| *o && !*d).collect();
+    let first = open.iter().position(|o| *o)?;
+    // Around the week from the first open minute: the longest run of closed ones.
+    let (mut longest, mut run) = (0i64, 0i64);
+    for k in 1..=WEEK {
+        if open[(first + k) % WEEK] {
+            longest = longest.max(run);
+            run = 0;
+        } else {
+            run += 1;
+        }
     }
-    longest = longest.max(open[0].0 + WEEK - reach);
-    Some(TimeDelta::minutes(longest.max(0)))
+    Some(TimeDelta::minutes(longest))
+}
+
+/// Minutes in a week.
+const WEEK: usize = 7 * 24 * 60;
+
+/// Which minutes of a week (from Monday 00:00, wall clock) the spans cover.
+fn week_minutes<'a>(spans: impl Iterator<Item = (&'a [Weekday], LocalTime, LocalTime)>) -> Vec<bool> {
+    let mut covered = vec![false; WEEK];
+    for (days, start, end) in spans {
+        let (start, end) = (start.minutes_from_midnight() as usize, end.minutes_from_midnight() as usize);
+        let length = if end >= start { end - start } else { end + 24 * 60 - start };
+        for day in days {
+            let from = chrono::Weekday::from(*day).num_days_from_monday() as usize * 24 * 60 + start;
+            for minute in from..from + length {
+                covered[minute % WEEK] = true;
+            }
+        }
+    }
+    covered
 }

@@ -27,7 +27,7 @@ use atlas_promote_core::{
 };
 use chrono::{DateTime, Utc};
 
-use super::policy::{frozen, window_open};
+use super::policy::{blacked_out, frozen, window_open};
 use super::rng::Rng;
 
 /// A commit as the simulation made it.
@@ -154,7 +154,8 @@ pub const DST_CHANGES: [&str; 8] = [
 
 /// The blocker kinds that describe the target stage's own rules, not the
 /// candidate's readiness in its current stage.
-const TARGET_RULES: [&str; 5] = ["origin_not_accepted", "approvals_missing", "rejected", "window_closed", "frozen"];
+const TARGET_RULES: [&str; 6] =
+    ["origin_not_accepted", "approvals_missing", "rejected", "window_closed", "blackout", "frozen"];
 
 fn decode<T: serde::de::DeserializeOwned>(doc: &Option<Document>) -> Option<T> {
     doc.as_ref().and_then(|d| serde_json::from_value(d.value.clone()).ok())
@@ -261,6 +262,9 @@ impl Oracle {
         let may = |kind: &str| bypass.iter().any(|b| b == kind);
         if !stage.windows.is_empty() && !stage.windows.iter().any(|w| window_open(w, now)) && !may("window_closed") {
             return Some(format!("no window of {} is open (independent check)", stage.name));
+        }
+        if let Some(b) = stage.blackouts.iter().find(|b| blacked_out(b, now)).filter(|_| !may("blackout")) {
+            return Some(format!("{} is in the blackout {b} (independent check)", stage.name));
         }
         if let Some(f) = stage.freezes.iter().find(|f| frozen(f, now)).filter(|_| !may("frozen")) {
             return Some(format!("{} is frozen from {} until {:?} (independent check)", stage.name, f.from, f.until));

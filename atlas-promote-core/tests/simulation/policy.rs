@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 
 use atlas_promote_core::{
-    ApprovalRule, CheckSpec, Deploy, Duration, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Policy,
-    Stage, StageKind, Weekday, Window,
+    ApprovalRule, Blackout, CheckSpec, Deploy, Duration, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule,
+    Policy, Stage, StageKind, Weekday, Window,
 };
-use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Timelike, Utc};
 use chrono_tz::Tz;
 
 use super::rng::Rng;
@@ -64,6 +64,13 @@ fn window(rng: &mut Rng) -> Window {
     }
     let hm = |(h, m): (u32, u32)| LocalTime::hm(h, m).expect("valid time of day");
     Window { days, start: hm(start), end: hm(end), tz: *rng.pick(&ZONES) }
+}
+
+fn blackout(rng: &mut Rng) -> Blackout {
+    let w = window(rng);
+    // Now and then to the end of the day, written 24:00.
+    let end = if rng.chance(30) { LocalTime::END_OF_DAY } else { w.end };
+    Blackout { days: w.days, start: w.start, end, tz: w.tz, reason: Some("blackout".into()) }
 }
 
 fn freeze(rng: &mut Rng, start: DateTime<Utc>) -> Freeze {
@@ -134,6 +141,9 @@ pub fn random_policy(rng: &mut Rng, start: DateTime<Utc>) -> Policy {
         if stage.name != "dev" && rng.chance(40) {
             stage.windows = (0..1 + rng.below(2)).map(|_| window(rng)).collect();
         }
+        if stage.name != "dev" && rng.chance(25) {
+            stage.blackouts = vec![blackout(rng)];
+        }
         if rng.chance(25) {
             stage.freezes = vec![freeze(rng, start)];
         }
@@ -151,10 +161,20 @@ pub fn random_policy(rng: &mut Rng, start: DateTime<Utc>) -> Policy {
 /// Whether `now` lies in `window`, computed independently of the gate:
 /// the wall-clock time of `now` in the window's zone, on the day it opens.
 pub fn window_open(window: &Window, now: DateTime<Utc>) -> bool {
-    let local = now.with_timezone(&window.tz);
-    let (t, day) = (local.time(), local.weekday());
-    let opens_on = |d: chrono::Weekday| window.days.iter().any(|w| chrono::Weekday::from(*w) == d);
-    let (start, end) = (window.start.0, window.end.0);
+    weekly_contains(&window.days, window.start, window.end, window.tz, now)
+}
+
+/// Whether `now` lies in `blackout`, computed like [`window_open`].
+pub fn blacked_out(blackout: &Blackout, now: DateTime<Utc>) -> bool {
+    weekly_contains(&blackout.days, blackout.start, blackout.end, blackout.tz, now)
+}
+
+/// Minutes and seconds of the wall clock against `[start, end)` (`24:00` is 1440 minutes).
+fn weekly_contains(days: &[Weekday], start: LocalTime, end: LocalTime, tz: Tz, now: DateTime<Utc>) -> bool {
+    let local = now.with_timezone(&tz);
+    let (day, t) = (local.weekday(), local.time().num_seconds_from_midnight());
+    let opens_on = |d: chrono::Weekday| days.iter().any(|w| chrono::Weekday::from(*w) == d);
+    let (start, end) = (start.minutes_from_midnight() * 60, end.minutes_from_midnight() * 60);
     if start < end {
         opens_on(day) && start <= t && t < end
     } else {

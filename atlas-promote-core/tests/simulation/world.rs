@@ -32,7 +32,7 @@ struct Node {
 }
 
 /// The blocker kinds an override may name.
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 13] = [
     "origin_not_accepted",
     "not_deployed",
     "flush_pending",
@@ -44,6 +44,7 @@ const KINDS: [&str; 12] = [
     "approvals_missing",
     "rejected",
     "window_closed",
+    "blackout",
     "frozen",
 ];
 
