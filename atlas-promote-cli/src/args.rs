@@ -78,6 +78,9 @@ pub(crate) struct ServeArgs {
     /// Listen here instead of the config's `listen`.
     #[arg(long, value_name = "ADDR")]
     pub(crate) listen: Option<std::net::SocketAddr>,
+    /// Use this store instead of the config's `store` (`sqlite://PATH`, `postgres://…`, `memory://`).
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<String>,
     /// How logs are written to standard error.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,

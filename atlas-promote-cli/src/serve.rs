@@ -54,6 +54,9 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<Status, Failure> {
     if let Some(listen) = &args.listen {
         config.listen = listen.to_string();
     }
+    if let Some(store) = &args.store {
+        config.store = store.clone();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,7 +74,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<Status, Failure> {
             .await
             .map_err(|e| Failure::Other(format!("cannot listen on {addr}: {e}")))?;
         let bound = listener.local_addr().map_err(|e| Failure::Other(e.to_string()))?;
-        tracing::info!(%bound, store = %config.store, "atlas-promote is serving");
+        tracing::info!(%bound, "atlas-promote is serving");
         server.run(listener, shutdown).await.map_err(|e| Failure::Other(e.to_string()))?;
         tracing::info!("stopped");
         Ok(Status::Success)

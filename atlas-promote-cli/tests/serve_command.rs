@@ -66,9 +66,13 @@ fn serve_without_its_secrets_names_each_missing_variable_and_exits_2() {
 
 #[test]
 fn serve_starts_on_the_example_with_fake_credentials_answers_and_stops_cleanly_on_sigterm() {
+    let dir = std::env::temp_dir().join(format!("atlas-serve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("atlas.db");
+    let store = format!("sqlite://{}", db.display());
     let mut command = Command::new(env!("CARGO_BIN_EXE_atlas-promote"));
     command
-        .args(["serve", "--config", CONFIG, "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["serve", "--config", CONFIG, "--listen", "127.0.0.1:0", "--log-format", "json", "--store", &store])
         .current_dir(root())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -102,4 +106,6 @@ fn serve_starts_on_the_example_with_fake_credentials_answers_and_stops_cleanly_o
     for (_, value) in FAKE_SECRETS {
         assert!(!logs.contains(value), "a secret in the logs: {logs}");
     }
+    assert!(db.exists(), "the SQLite store was created");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -28,7 +28,7 @@ pub const NOTIFICATION_KINDS: [&str; 5] = ["alert", "approval_requested", "promo
 pub struct Config {
     /// The policy file, relative to the config file.
     pub policy: PathBuf,
-    /// The store's URL: `sqlite://path`, `postgres://…`, or `memory://`
+    /// The store's URL: `sqlite://path` (relative to the config file), `postgres://…`, or `memory://`
     /// (nothing kept across restarts: for trying the service out).
     pub store: String,
     /// The address to listen on (default `127.0.0.1:8080`).

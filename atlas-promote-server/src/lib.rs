@@ -8,12 +8,13 @@
 //! ([`Server::from_config`]).
 //!
 //! ```no_run
-//! # async fn demo(promoter: atlas_promote_core::Promoter) -> atlas_promote_core::Result<()> {
+//! # async fn demo(promoter: atlas_promote_core::Promoter) -> Result<(), Box<dyn std::error::Error>> {
 //! use atlas_promote_server::{notify::{LogSink, Sink}, Server};
 //!
 //! let server = Server::builder(promoter).with_sink(Sink::new(Box::new(LogSink), None)).build();
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! server.run(listener, async { tokio::signal::ctrl_c().await.ok(); }).await
+//! server.run(listener, atlas_promote_server::shutdown_signal()).await?;
+//! # Ok(())
 //! # }
 //! ```
 //!

@@ -72,7 +72,7 @@ pub(crate) async fn builder_from_config(
 ) -> Result<ServerBuilder, StartError> {
     let secrets = config.secrets(lookup)?;
     let policy = Policy::from_path(config.resolve(&config.policy))?;
-    let store = open_store(&config.store)?;
+    let store = open_store(&store_url(config)).await?;
     let secret = |variable: &str| secrets.get(variable).cloned().unwrap_or_else(|| SecretString::from(String::new()));
     let github = match &config.github {
         Some(section) => Some(github(config, section, &secrets, &policy).map_err(|source| backend("github", source))?),
@@ -188,16 +188,34 @@ fn github(
     builder.build()
 }
 
-fn open_store(url: &str) -> Result<Arc<dyn StateStore>, StartError> {
-    match url.split_once("://").map(|(scheme, _)| scheme) {
-        Some("memory") => {
-            tracing::warn!("store memory://: nothing is kept when the service stops");
-            Ok(Arc::new(MemoryStore::new()))
+async fn open_store(url: &str) -> Result<Arc<dyn StateStore>, StartError> {
+    if url.starts_with("memory://") {
+        tracing::warn!("store memory://: nothing is kept when the service stops");
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    // Opening checks the audit chain and the documents against it: a
+    // damaged or tampered store is refused here, before anything is served.
+    match atlas_promote_sql::SqlStore::open(url).await {
+        Ok(store) => Ok(Arc::new(store)),
+        Err(e) => Err(StartError::Store { url: shown(url), message: e.to_string() }),
+    }
+}
+
+/// The config's store URL, an SQLite file's relative path taken from the config file's folder.
+fn store_url(config: &Config) -> String {
+    match config.store.strip_prefix("sqlite://") {
+        Some(path) if !path.is_empty() && std::path::Path::new(path).is_relative() && !path.starts_with(':') => {
+            format!("sqlite://{}", config.resolve(std::path::Path::new(path)).display())
         }
-        _ => Err(StartError::Store {
-            url: url.to_owned(),
-            message: "this build of atlas-promote-server opens memory:// stores only".into(),
-        }),
+        _ => config.store.clone(),
+    }
+}
+
+/// A store URL without its credentials.
+fn shown(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://…@{host}"),
+        _ => url.to_owned(),
     }
 }
 

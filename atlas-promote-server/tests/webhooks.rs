@@ -245,3 +245,26 @@ async fn the_loop_acts_on_a_webhook_at_once_and_stops_when_asked() {
     // Stopped: the port no longer takes deliveries.
     assert!(common::client().get(format!("{url}/healthz")).send().await.is_err());
 }
+
+#[tokio::test]
+async fn a_redelivery_after_a_restart_on_the_same_sqlite_file_is_still_a_duplicate() {
+    let dir = std::env::temp_dir().join(format!("atlas-server-restart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("atlas.db").display());
+    let body = push("main", "c1");
+    {
+        let store = atlas_promote_sql::SqlStore::open(&url).await.unwrap();
+        let w = common::world_on(std::sync::Arc::new(store));
+        let running = start(common::builder(&w).build()).await;
+        let (status, reply) = deliver(&running.url, "push", "d-1", body.clone(), Some(signature(&body))).await;
+        assert_eq!((status, reply["outcome"].as_str()), (202, Some("accepted")), "{reply}");
+    }
+    let store = atlas_promote_sql::SqlStore::open(&url).await.unwrap();
+    let w = common::world_on(std::sync::Arc::new(store));
+    let running = start(common::builder(&w).build()).await;
+    let (status, reply) = deliver(&running.url, "push", "d-1", body.clone(), Some(signature(&body))).await;
+    assert_eq!((status, reply["outcome"].as_str()), (200, Some("duplicate")), "{reply}");
+    assert_eq!(running.server.pending_work(), 0);
+    drop(running);
+    let _ = std::fs::remove_dir_all(&dir);
+}

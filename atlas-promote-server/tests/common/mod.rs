@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use atlas_promote_core::{
     ManualClock, MemoryApprovals, MemoryChecks, MemoryCi, MemorySourceControl, MemoryStore, Policy, Promoter,
-    StaticDirectory,
+    StateStore, StaticDirectory,
 };
 use atlas_promote_server::config::HttpLimits;
 use atlas_promote_server::intake::GitHubSource;
@@ -19,16 +19,21 @@ pub const SECRET: &str = "It's a Secret to Everybody";
 pub struct World {
     pub clock: ManualClock,
     pub ci: MemoryCi,
-    pub store: Arc<MemoryStore>,
+    pub store: Arc<dyn StateStore>,
     pub source_control: MemorySourceControl,
 }
 
 pub fn world() -> World {
+    world_on(Arc::new(MemoryStore::new()))
+}
+
+/// A world whose state lives in `store`.
+pub fn world_on(store: Arc<dyn StateStore>) -> World {
     let clock = ManualClock::new("2026-05-04T08:00:00Z".parse().unwrap());
     World {
         ci: MemoryCi::new().with_clock(clock.clone()).with_auto_complete(true),
         clock,
-        store: Arc::new(MemoryStore::new()),
+        store,
         source_control: MemorySourceControl::new(),
     }
 }
