@@ -14,6 +14,10 @@ pub use atlas_promote_circleci as circleci;
 #[cfg(feature = "github")]
 pub use atlas_promote_github as github;
 
+/// The SQLite and PostgreSQL stores (features `sqlite`, `postgres`).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub use atlas_promote_sql as sql;
+
 // The README's Rust examples are compiled (and the runnable ones run) as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
