@@ -13,6 +13,7 @@ use std::path::Path;
 
 use crate::policy::Policy;
 
+mod recover;
 mod time;
 mod toml_file;
 mod tree;
@@ -48,8 +49,8 @@ pub struct PolicyError {
     /// What is wrong.
     pub message: String,
     /// The file's other mistakes, after this one in the order of the file
-    /// (each with an empty `also`). Empty unless the file parsed and
-    /// validation found more than one mistake: a parser stops at its first.
+    /// (each with an empty `also`). Empty when the file has one mistake, or
+    /// a syntax error, which stops reading.
     pub also: Box<[PolicyError]>,
 }
 
@@ -139,21 +140,52 @@ fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
 }
 
-/// A parsed policy, or every mistake validation finds in it, in the order of
-/// the file (mistakes at one place in the order they were found).
-fn validated(policy: Policy, tree: &SpanTree, file: &str) -> Result<Policy, PolicyError> {
-    let mut found: Vec<_> = validate::validate(&policy)
-        .into_iter()
-        .map(|invalid| Located {
-            pos: tree.position_of(&invalid.path),
-            field: invalid.path.to_field(),
-            message: invalid.message,
+/// Read and validate a policy of format `F`: the policy, or every mistake
+/// of both steps, in the order of the file (mistakes at one place in the
+/// order they were found).
+///
+/// Validation looks at the policy as the search for parse mistakes left it
+/// (each bad value replaced, each unknown field left out); its mistakes
+/// about fields the search touched are not reported, since they may be
+/// about the stand-in rather than what was written.
+fn read_policy<F: recover::Format>(text: &str, file: &str) -> Result<Policy, PolicyError> {
+    let found = recover::every_mistake::<F, Policy>(text);
+    let index = tree::LineIndex::new(text);
+    let first_at = found.mistakes.first().and_then(|(at, _)| *at);
+    let tree = F::tree(text, first_at);
+    let mut located: Vec<Located> = found
+        .mistakes
+        .iter()
+        .map(|(at, message)| match at {
+            Some(at) => Located::at(index.pos(*at), message, &tree),
+            None => Located::at_top(message),
         })
         .collect();
-    found.sort_by_key(|mistake| mistake.pos);
-    let mut mistakes = found.into_iter().map(|mistake| mistake.in_file(file));
+    let parsed_cleanly = located.is_empty();
+    if let Some(policy) = found.value {
+        let touched: Vec<FieldPath> = found
+            .neutralized
+            .iter()
+            .filter_map(|range| tree.field_at(index.pos(range.start), false).map(|node| node.path.clone()))
+            .collect();
+        for invalid in validate::validate(&policy) {
+            if touched.iter().any(|t| t.is_related(&invalid.path)) {
+                continue;
+            }
+            located.push(Located {
+                pos: tree.position_of(&invalid.path),
+                field: invalid.path.to_field(),
+                message: invalid.message,
+            });
+        }
+        if parsed_cleanly && located.is_empty() {
+            return Ok(policy);
+        }
+    }
+    located.sort_by_key(|mistake| mistake.pos);
+    let mut mistakes = located.into_iter().map(|mistake| mistake.in_file(file));
     match mistakes.next() {
-        None => Ok(policy),
+        None => Err(PolicyError::whole_file(file, "the policy could not be read")),
         Some(first) => Err(PolicyError { also: mistakes.collect(), ..first }),
     }
 }
@@ -214,8 +246,7 @@ impl Policy {
     /// assert!(err.to_string().starts_with("tiny.toml:11:39: stage[1].approvals.require.developer: "));
     /// ```
     pub fn from_toml_str(text: &str, file: &str) -> Result<Self, PolicyError> {
-        let (policy, tree) = toml_file::parse(text).map_err(|e| e.in_file(file))?;
-        validated(policy, &tree, file)
+        read_policy::<toml_file::Toml>(text, file)
     }
 
     /// Read and validate a policy from YAML text; `file` names it in errors.
@@ -223,8 +254,7 @@ impl Policy {
     /// The shape is the TOML file's: `stage` is a list of mappings.
     #[cfg(feature = "yaml")]
     pub fn from_yaml_str(text: &str, file: &str) -> Result<Self, PolicyError> {
-        let (policy, tree) = yaml_file::parse(text).map_err(|e| e.in_file(file))?;
-        validated(policy, &tree, file)
+        read_policy::<yaml_file::Yaml>(text, file)
     }
 
     /// Read and validate a policy file: `.toml`, or `.yaml` / `.yml` with the `yaml` feature.

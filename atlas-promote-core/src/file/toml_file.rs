@@ -4,23 +4,75 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::Located;
+use super::recover::{Entry, Format, Mistake};
 use super::tree::{FieldPath, LineIndex, Node, Pos, Shape, SpanTree};
 use serde::de::DeserializeOwned;
 
-/// Parse TOML text into a policy (or another file of ours) and the positions of its fields.
+/// TOML for the search for every mistake.
+#[derive(Debug)]
+pub(super) struct Toml;
+
+impl Format for Toml {
+    fn first<T: DeserializeOwned>(text: &str) -> Result<T, Mistake> {
+        // A syntax error's place arrives as an empty span at its offset; an
+        // error about the document as a whole (a missing `name`) as an empty
+        // span at its start.
+        toml::from_str::<T>(text).map_err(|e| {
+            let whole = |span: &std::ops::Range<usize>| {
+                span.is_empty() && (span.start == 0 || e.message().starts_with("missing field"))
+            };
+            Mistake { span: e.span().filter(|span| !whole(span)), message: e.message().to_owned() }
+        })
+    }
+
+    fn entries(text: &str) -> Vec<Entry> {
+        let mut entries = Vec::new();
+        if let Ok(document) = DeTable::parse(text) {
+            table_entries(document.get_ref(), &mut entries);
+        }
+        entries
+    }
+
+    fn tree(text: &str, _at: Option<usize>) -> SpanTree {
+        // The document parsed on its own, recovering from syntax errors.
+        let (document, _) = DeTable::parse_recoverable(text);
+        tree(&document, &LineIndex::new(text))
+    }
+}
+
+fn table_entries(table: &DeTable<'_>, entries: &mut Vec<Entry>) {
+    for (key, value) in table.iter() {
+        entries.push(Entry { key: Some(key.span()), value: value.span() });
+        value_entries(value, entries);
+    }
+}
+
+fn value_entries(value: &Spanned<DeValue<'_>>, entries: &mut Vec<Entry>) {
+    match value.get_ref() {
+        DeValue::Table(table) => table_entries(table, entries),
+        DeValue::Array(items) => {
+            for item in items {
+                entries.push(Entry { key: None, value: item.span() });
+                value_entries(item, entries);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parse TOML text into a policy (or another file of ours) and the positions
+/// of its fields; the first mistake only.
 pub(super) fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, SpanTree), Located> {
     let index = LineIndex::new(text);
-    let policy = toml::from_str::<T>(text).map_err(|e| {
+    let policy = Toml::first::<T>(text).map_err(|e| {
         // The deserializer stops at the first error but does not say which
-        // field it was in; the document parsed on its own (recovering from
-        // syntax errors) says which field starts there.
-        let (document, _) = DeTable::parse_recoverable(text);
-        let tree = tree(&document, &index);
-        // An error without a place (or at the empty span of the document
-        // itself) is about the top-level table, such as a missing `name`.
-        match e.span().filter(|span| !span.is_empty()) {
-            Some(span) => Located::at(index.pos(span.start), e.message(), &tree),
-            None => Located::at_top(e.message()),
+        // field it was in; the document parsed on its own says which field
+        // starts there.
+        let tree = Toml::tree(text, None);
+        match e.span {
+            Some(span) => Located::at(index.pos(span.start), &e.message, &tree),
+            // An error without a place is about the top-level table, such as a missing `name`.
+            None => Located::at_top(&e.message),
         }
     })?;
     let document = DeTable::parse(text).map_err(|e| {

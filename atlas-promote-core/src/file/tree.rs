@@ -60,6 +60,11 @@ impl FieldPath {
         self.0.starts_with(&prefix.0)
     }
 
+    /// Whether one of the two paths is the other or inside it.
+    pub(crate) fn is_related(&self, other: &FieldPath) -> bool {
+        self.starts_with(other) || other.starts_with(self)
+    }
+
     /// The path as text, or `None` for the document itself.
     pub(crate) fn to_field(&self) -> Option<String> {
         (!self.0.is_empty()).then(|| self.to_string())

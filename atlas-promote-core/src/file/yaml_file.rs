@@ -6,23 +6,89 @@ use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, MapAccess, Se
 use serde_saphyr::{Location, MessageFormatter, Options, Spanned, UserMessageFormatter};
 
 use super::Located;
+use super::recover::{Entry, Format, Mistake};
 use super::tree::{FieldPath, Node, Pos, Shape, SpanTree};
 
-/// Parse YAML text into a policy (or another file of ours) and the positions of its fields.
-pub(super) fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, SpanTree), Located> {
-    let policy = serde_saphyr::from_str_with_options::<T>(text, options()).map_err(|e| {
-        let pos = e.location().and_then(pos).unwrap_or(Pos::START);
+/// YAML for the search for every mistake.
+#[derive(Debug)]
+pub(super) struct Yaml;
+
+impl Format for Yaml {
+    fn first<T: DeserializeOwned>(text: &str) -> Result<T, Mistake> {
+        serde_saphyr::from_str_with_options::<T>(text, options()).map_err(|e| {
+            let at = e.location().and_then(pos).map(|p| offset_of(text, p));
+            Mistake { span: at.map(|at| at..at), message: message(&e) }
+        })
+    }
+
+    fn entries(text: &str) -> Vec<Entry> {
+        let mut entries = Vec::new();
+        if let Ok(root) = serde_saphyr::from_str_with_options::<Spanned<YamlNode>>(text, options()) {
+            node_entries(&root, &mut entries);
+        }
+        entries
+    }
+
+    fn tree(text: &str, at: Option<usize>) -> SpanTree {
         // A syntax error leaves no document to name the field from; the text
         // up to the error (or up to its line) usually still parses and says
         // which field the error is in.
-        let tree = document(text).ok().or_else(|| {
-            let line_start: usize = text.split_inclusive('\n').take(pos.line.saturating_sub(1)).map(str::len).sum();
-            let rest = text.get(line_start..).unwrap_or_default();
-            let at_error =
-                line_start + rest.chars().take(pos.column.saturating_sub(1)).map(char::len_utf8).sum::<usize>();
-            [at_error, line_start].into_iter().find_map(|end| text.get(..end).and_then(|head| document(head).ok()))
-        });
-        Located::at(pos, &message(&e), &tree.unwrap_or_default())
+        document(text)
+            .ok()
+            .or_else(|| {
+                let at = at?;
+                let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+                [at, line_start].into_iter().find_map(|end| text.get(..end).and_then(|head| document(head).ok()))
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The byte offset of a 1-based line and character column in `text`.
+fn offset_of(text: &str, pos: Pos) -> usize {
+    let line_start: usize = text.split_inclusive('\n').take(pos.line.saturating_sub(1)).map(str::len).sum();
+    let rest = text.get(line_start..).unwrap_or_default();
+    line_start + rest.chars().take(pos.column.saturating_sub(1)).map(char::len_utf8).sum::<usize>()
+}
+
+/// The byte range of a node, when the parser knows it.
+fn range(location: Location) -> Option<std::ops::Range<usize>> {
+    let span = location.span();
+    let start = usize::try_from(span.byte_offset()?).ok()?;
+    let len = usize::try_from(span.byte_len()?).ok()?;
+    Some(start..start + len)
+}
+
+fn node_entries(node: &Spanned<YamlNode>, entries: &mut Vec<Entry>) {
+    match &node.value {
+        YamlNode::Scalar => {}
+        YamlNode::Sequence(items) => {
+            for item in items {
+                if let Some(value) = range(item.referenced).filter(|r| !r.is_empty()) {
+                    entries.push(Entry { key: None, value });
+                }
+                node_entries(item, entries);
+            }
+        }
+        YamlNode::Mapping(pairs) => {
+            for (k, v) in pairs {
+                let key = range(k.referenced).filter(|r| !r.is_empty());
+                if let (Some(key), Some(value)) = (key, range(v.referenced).filter(|r| !r.is_empty())) {
+                    entries.push(Entry { key: Some(key), value });
+                }
+                node_entries(v, entries);
+            }
+        }
+    }
+}
+
+/// Parse YAML text into a policy (or another file of ours) and the
+/// positions of its fields; the first mistake only.
+pub(super) fn parse<T: DeserializeOwned>(text: &str) -> Result<(T, SpanTree), Located> {
+    let policy = Yaml::first::<T>(text).map_err(|e| {
+        let at = e.span.map(|s| s.start);
+        let pos = at.map_or(Pos::START, |at| super::tree::LineIndex::new(text).pos(at));
+        Located::at(pos, &e.message, &Yaml::tree(text, at))
     })?;
     let tree = document(text).map_err(|e| Located {
         pos: e.location().and_then(pos).unwrap_or(Pos::START),
