@@ -74,12 +74,16 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// fields in that order and `at` in RFC 3339, UTC, `Z`, with as many
 /// fractional digits as needed. Any store can recompute it.
 pub fn chain(prev: Option<&AuditRecord>, entry: AuditEntry) -> AuditRecord {
-    let (seq, prev) = match prev {
-        Some(p) => (p.seq.saturating_add(1), p.hash.clone()),
-        None => (1, GENESIS.to_owned()),
-    };
-    let hash = digest(&prev, seq, &entry);
-    AuditRecord { seq, entry, prev, hash }
+    chain_after(&AuditHead::of(prev), entry)
+}
+
+/// The record `entry` becomes when appended after the record `head` names
+/// (a store that keeps only its head need not read the last record):
+/// the same record as [`chain`] gives.
+pub fn chain_after(head: &AuditHead, entry: AuditEntry) -> AuditRecord {
+    let seq = head.seq.saturating_add(1);
+    let hash = digest(&head.hash, seq, &entry);
+    AuditRecord { seq, entry, prev: head.hash.clone(), hash }
 }
 
 /// The hash a record with these contents must have.
@@ -224,9 +228,25 @@ impl AuditBreak {
 /// Returns the first break. A log cut at the end cannot be seen from the
 /// records alone; [`verify_head`] also checks against a remembered head.
 pub fn verify(records: &[AuditRecord]) -> Result<(), AuditBreak> {
-    let mut prev: Option<&AuditRecord> = None;
+    verify_from(&AuditHead::empty(), records, &AuditHead::empty())
+}
+
+/// [`verify`], and check that the log reaches `head` with the same hash.
+///
+/// Records after the head are accepted: a store may have appended them
+/// after it last recorded its head.
+pub fn verify_head(records: &[AuditRecord], head: &AuditHead) -> Result<(), AuditBreak> {
+    verify_from(&AuditHead::empty(), records, head)
+}
+
+/// [`verify_head`] for a log checked from a checkpoint: `records` must
+/// continue the chain after `from` (the head of the records before them,
+/// already verified; [`AuditHead::empty`] for the whole log) and reach `head`
+/// with the same hash. A `head` of seq 0, or before `from`, is not checked.
+pub fn verify_from(from: &AuditHead, records: &[AuditRecord], head: &AuditHead) -> Result<(), AuditBreak> {
+    let (mut seq, mut hash) = (from.seq, from.hash.as_str());
     for (index, record) in records.iter().enumerate() {
-        let expected = prev.map_or(1, |p| p.seq.saturating_add(1));
+        let expected = seq.saturating_add(1);
         if record.seq != expected {
             let later = records[index + 1..].iter().any(|r| r.seq == expected);
             let kind = if record.seq > expected && !later {
@@ -239,31 +259,25 @@ pub fn verify(records: &[AuditRecord]) -> Result<(), AuditBreak> {
         if digest(&record.prev, record.seq, &record.entry) != record.hash {
             return Err(AuditBreak { seq: record.seq, index, kind: BreakKind::Changed });
         }
-        let prev_hash = prev.map_or(GENESIS, |p| p.hash.as_str());
-        if record.prev != prev_hash {
+        if record.prev != hash {
             return Err(AuditBreak { seq: record.seq, index, kind: BreakKind::Unlinked });
         }
-        prev = Some(record);
+        (seq, hash) = (record.seq, record.hash.as_str());
     }
-    Ok(())
-}
-
-/// [`verify`], and check that the log reaches `head` with the same hash.
-///
-/// Records after the head are accepted: a store may have appended them
-/// after it last recorded its head.
-pub fn verify_head(records: &[AuditRecord], head: &AuditHead) -> Result<(), AuditBreak> {
-    verify(records)?;
-    if head.seq == 0 {
+    if head.seq == 0 || head.seq < from.seq {
         return Ok(());
     }
-    let index = usize::try_from(head.seq - 1).unwrap_or(usize::MAX);
+    if head.seq == from.seq {
+        return if from.hash == head.hash {
+            Ok(())
+        } else {
+            Err(AuditBreak { seq: head.seq, index: 0, kind: BreakKind::Diverged })
+        };
+    }
+    // The seqs after `from` are consecutive (checked above): the head's record is at a known place.
+    let index = usize::try_from(head.seq - from.seq - 1).unwrap_or(usize::MAX);
     match records.get(index) {
-        None => Err(AuditBreak {
-            seq: head.seq,
-            index: records.len(),
-            kind: BreakKind::Truncated { last: records.last().map_or(0, |r| r.seq) },
-        }),
+        None => Err(AuditBreak { seq: head.seq, index: records.len(), kind: BreakKind::Truncated { last: seq } }),
         Some(r) if r.hash != head.hash => Err(AuditBreak { seq: r.seq, index, kind: BreakKind::Diverged }),
         Some(_) => Ok(()),
     }
@@ -406,5 +420,31 @@ mod tests {
         let back: AuditRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back, records[1]);
         assert_eq!(verify(&[records[0].clone(), back]), Ok(()));
+    }
+
+    #[test]
+    fn checking_from_a_checkpoint_agrees_with_checking_the_whole_log() {
+        let records = log(6);
+        let head = AuditHead::of(records.last());
+        assert_eq!(verify_from(&AuditHead::empty(), &records, &head), Ok(()));
+        assert_eq!(verify_from(&AuditHead::of(records.get(2)), &records[3..], &head), Ok(()));
+
+        let mut changed = records.clone();
+        changed[4].entry.actor = "mallory".into();
+        let brk = verify_from(&AuditHead::of(records.get(2)), &changed[3..], &head).unwrap_err();
+        assert_eq!((brk.seq, brk.kind), (5, BreakKind::Changed));
+
+        let mut removed = records.clone();
+        removed.remove(4);
+        let brk = verify_from(&AuditHead::of(records.get(2)), &removed[3..], &head).unwrap_err();
+        assert_eq!((brk.seq, brk.kind), (6, BreakKind::Missing { expected: 5 }));
+
+        let brk = verify_from(&AuditHead::empty(), &records[..4], &head).unwrap_err();
+        assert_eq!((brk.seq, brk.kind), (6, BreakKind::Truncated { last: 4 }));
+
+        let mut rewritten = records[..5].to_vec();
+        rewritten.push(chain(rewritten.last(), entry(99)));
+        let brk = verify_from(&AuditHead::empty(), &rewritten, &head).unwrap_err();
+        assert_eq!((brk.seq, brk.kind), (6, BreakKind::Diverged));
     }
 }

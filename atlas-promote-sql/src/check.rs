@@ -73,7 +73,7 @@ fn walk(from: &AuditHead, records: &[AuditRecord], head: &AuditHead, accepted: &
     let mut from = from.clone();
     let mut rest = records;
     loop {
-        match crate::codec::verify_from(&from, rest, head) {
+        match atlas_promote_core::audit::verify_from(&from, rest, head) {
             Ok(()) => return Ok(()),
             Err(brk) if accepted.contains(&brk.seq) && brk.index < rest.len() => {
                 from = AuditHead::of(Some(&rest[brk.index]));

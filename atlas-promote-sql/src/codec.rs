@@ -1,7 +1,7 @@
 //! Values as the tables hold them: times, versions, audit records, key ranges.
 
-use atlas_promote_core::audit::{self, AuditBreak, AuditHead, BreakKind};
-use atlas_promote_core::{AuditEntry, AuditRecord, Error};
+use atlas_promote_core::Error;
+use atlas_promote_core::audit::AuditHead;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Microseconds since the Unix epoch: how times compared in SQL are kept.
@@ -78,83 +78,9 @@ pub(crate) fn parse_head(location: &str, rows: &[(String, String)]) -> Result<Au
     }
 }
 
-/// A stand-in for the record at `head`, for [`audit::chain`] (which reads
-/// only its seq and hash).
-pub(crate) fn head_record(head: &AuditHead) -> Option<AuditRecord> {
-    (head.seq > 0).then(|| AuditRecord {
-        seq: head.seq,
-        entry: AuditEntry {
-            at: DateTime::<Utc>::UNIX_EPOCH,
-            actor: String::new(),
-            action: String::new(),
-            subject: String::new(),
-            message: String::new(),
-        },
-        prev: String::new(),
-        hash: head.hash.clone(),
-    })
-}
-
-/// Check that `records` continue the chain after `from` (the head of the
-/// records before them; empty for the whole log) and end at `head`.
-///
-/// The same rules as [`audit::verify_head`], for a log checked from a checkpoint.
-pub(crate) fn verify_from(from: &AuditHead, records: &[AuditRecord], head: &AuditHead) -> Result<(), AuditBreak> {
-    let mut prev = from.clone();
-    for (index, record) in records.iter().enumerate() {
-        let expected = prev.seq.saturating_add(1);
-        if record.seq != expected {
-            let later = records[index + 1..].iter().any(|r| r.seq == expected);
-            let kind = if record.seq > expected && !later {
-                BreakKind::Missing { expected }
-            } else {
-                BreakKind::Reordered { expected }
-            };
-            return Err(AuditBreak { seq: record.seq, index, kind });
-        }
-        let own = audit::chain(
-            head_record(&AuditHead { seq: prev.seq, hash: record.prev.clone() }).as_ref(),
-            record.entry.clone(),
-        );
-        if own.hash != record.hash {
-            return Err(AuditBreak { seq: record.seq, index, kind: BreakKind::Changed });
-        }
-        if record.prev != prev.hash {
-            return Err(AuditBreak { seq: record.seq, index, kind: BreakKind::Unlinked });
-        }
-        prev = AuditHead::of(Some(record));
-    }
-    if prev.seq < head.seq {
-        return Err(AuditBreak { seq: head.seq, index: records.len(), kind: BreakKind::Truncated { last: prev.seq } });
-    }
-    if prev.seq == head.seq && prev.hash != head.hash {
-        return Err(AuditBreak { seq: head.seq, index: records.len().saturating_sub(1), kind: BreakKind::Diverged });
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn entry(n: u32) -> AuditEntry {
-        AuditEntry {
-            at: "2026-05-05T09:12:00Z".parse().unwrap(),
-            actor: "engine".into(),
-            action: "deploy.triggered".into(),
-            subject: "9fceb02".into(),
-            message: format!("step {n}"),
-        }
-    }
-
-    fn log(n: u32) -> Vec<AuditRecord> {
-        let mut out: Vec<AuditRecord> = Vec::new();
-        for i in 1..=n {
-            let r = audit::chain(out.last(), entry(i));
-            out.push(r);
-        }
-        out
-    }
 
     #[test]
     fn a_prefix_ends_before_the_next_string() {
@@ -163,31 +89,5 @@ mod tests {
         assert_eq!(prefix_end("a\u{10ffff}"), Some("b".into()));
         assert_eq!(prefix_end("\u{d7ff}"), Some("\u{e000}".into()));
         assert_eq!(prefix_end("\u{10ffff}"), None);
-    }
-
-    #[test]
-    fn checking_from_a_checkpoint_agrees_with_checking_the_whole_log() {
-        let records = log(6);
-        let head = AuditHead::of(records.last());
-        assert_eq!(verify_from(&AuditHead::empty(), &records, &head), Ok(()));
-        assert_eq!(verify_from(&AuditHead::of(records.get(2)), &records[3..], &head), Ok(()));
-
-        let mut changed = records.clone();
-        changed[4].entry.actor = "mallory".into();
-        let brk = verify_from(&AuditHead::of(records.get(2)), &changed[3..], &head).unwrap_err();
-        assert_eq!((brk.seq, brk.kind), (5, BreakKind::Changed));
-
-        let mut removed = records.clone();
-        removed.remove(4);
-        let brk = verify_from(&AuditHead::of(records.get(2)), &removed[3..], &head).unwrap_err();
-        assert_eq!((brk.seq, brk.kind), (6, BreakKind::Missing { expected: 5 }));
-
-        let brk = verify_from(&AuditHead::empty(), &records[..4], &head).unwrap_err();
-        assert_eq!((brk.seq, brk.kind), (6, BreakKind::Truncated { last: 4 }));
-
-        let mut rewritten = records[..5].to_vec();
-        rewritten.push(audit::chain(rewritten.last(), entry(99)));
-        let brk = verify_from(&AuditHead::empty(), &rewritten, &head).unwrap_err();
-        assert_eq!((brk.seq, brk.kind), (6, BreakKind::Diverged));
     }
 }
