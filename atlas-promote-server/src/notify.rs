@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use atlas_promote_core::{Action, Error, Notifier, OutboxEntry, Result, Tick, Verdict};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -28,7 +28,7 @@ pub fn notifications(tick: &Tick, link: Option<&str>) -> Vec<OutboxEntry> {
     let mut out = Vec::new();
     for action in &tick.actions {
         match action {
-            Action::Alert { stage, sha, message } => out.push(entry(
+            Action::Alert { stage, sha, message } => out.push(OutboxEntry::new(
                 format!("alert/{stage}/{sha}/{stamp}"),
                 "alert",
                 json!({ "sha": sha, "stage": stage, "summary": message,
@@ -39,7 +39,7 @@ pub fn notifications(tick: &Tick, link: Option<&str>) -> Vec<OutboxEntry> {
             Action::RequestApprovals { stage, sha, short } => {
                 let roles: Vec<String> =
                     short.iter().map(|s| format!("{} more from {}", s.need - s.have, s.role)).collect();
-                out.push(entry(
+                out.push(OutboxEntry::new(
                     format!("approval_requested/{stage}/{sha}"),
                     "approval_requested",
                     json!({ "sha": sha, "stage": stage,
@@ -49,10 +49,11 @@ pub fn notifications(tick: &Tick, link: Option<&str>) -> Vec<OutboxEntry> {
                     at,
                 ))
             }
-            Action::Audit(audit) if audit.message.contains(" is live in ") => out.push(entry(
+            // The deploy into a stage succeeded: the state machine's `deploy.succeeded` entry.
+            Action::Audit(audit) if audit.action == "deploy.succeeded" => out.push(OutboxEntry::new(
                 format!("promoted/{}/{stamp}", audit.subject),
                 "promoted",
-                json!({ "subject": audit.subject, "summary": audit.message, "unblock": null }),
+                json!({ "sha": audit.subject, "summary": audit.message, "unblock": null, "link": page(&audit.subject) }),
                 at,
             )),
             _ => {}
@@ -61,7 +62,7 @@ pub fn notifications(tick: &Tick, link: Option<&str>) -> Vec<OutboxEntry> {
     for decision in &tick.decisions {
         if matches!(decision.verdict, Verdict::Block) {
             let kinds: Vec<&str> = decision.blockers.iter().map(|b| b.kind()).collect();
-            out.push(entry(
+            out.push(OutboxEntry::new(
                 format!("blocked/{}/{}/{}/{}", decision.from, decision.to, decision.sha, kinds.join("+")),
                 "blocked",
                 json!({ "sha": decision.sha, "stage": decision.to,
@@ -73,7 +74,7 @@ pub fn notifications(tick: &Tick, link: Option<&str>) -> Vec<OutboxEntry> {
         }
     }
     for (subject, error) in &tick.failures {
-        out.push(entry(
+        out.push(OutboxEntry::new(
             format!("failed/{subject}/{stamp}"),
             "failed",
             json!({ "subject": subject, "summary": format!("{subject} could not move: {error}"),
@@ -82,10 +83,6 @@ pub fn notifications(tick: &Tick, link: Option<&str>) -> Vec<OutboxEntry> {
         ));
     }
     out
-}
-
-fn entry(id: String, kind: &str, payload: serde_json::Value, at: DateTime<Utc>) -> OutboxEntry {
-    OutboxEntry::new(id, kind, payload, at)
 }
 
 /// A sink and the kinds of notification it takes.

@@ -91,6 +91,10 @@ async fn a_blocked_candidate_is_told_to_a_signed_webhook_with_what_would_unblock
     assert_eq!(request["payload"]["stage"], "staging");
     assert_eq!(request["payload"]["link"], "https://atlas.example.com/promotions/c1");
     assert!(request["payload"]["unblock"].as_str().unwrap().contains("developer"), "{request:#}");
+    let promoted =
+        notes.iter().find(|n| n["kind"] == "promoted").unwrap_or_else(|| panic!("no promotion among {notes:#?}"));
+    assert_eq!(promoted["payload"]["sha"], "c1");
+    assert_eq!(promoted["payload"]["summary"], "c1 deployed to dev");
     let ids: BTreeSet<&str> = notes.iter().map(|n| n["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), notes.len(), "with a receiver that never fails, each notification arrives once");
 }
