@@ -138,12 +138,19 @@ impl WebhookReceiver {
         if !delivery.is_empty() && self.seen.lock().unwrap_or_else(|p| p.into_inner()).contains(delivery) {
             return Ok(Delivery::Duplicate);
         }
-        let payload: Value = serde_json::from_slice(body).map_err(|e| malformed(event, e))?;
-        let parsed = self.parse(event, &payload)?;
+        let parsed = self.interpret(event, body)?;
         if !delivery.is_empty() && !self.seen.lock().unwrap_or_else(|p| p.into_inner()).insert(delivery) {
             return Ok(Delivery::Duplicate);
         }
         Ok(parsed)
+    }
+
+    /// What a delivery whose signature the caller has already checked
+    /// ([`verify`](Self::verify)) amounts to, with no deduplication: for a
+    /// caller that records delivery ids itself (in the store's deliveries).
+    pub fn interpret(&self, event: &str, body: &[u8]) -> Result<Delivery> {
+        let payload: Value = serde_json::from_slice(body).map_err(|e| malformed(event, e))?;
+        self.parse(event, &payload)
     }
 
     /// [`receive`](Self::receive) reading `X-GitHub-Event`, `X-GitHub-Delivery`
