@@ -27,8 +27,10 @@
 //! ```
 
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -81,13 +83,72 @@ pub fn chain(prev: Option<&AuditRecord>, entry: AuditEntry) -> AuditRecord {
 /// (a store that keeps only its head need not read the last record):
 /// the same record as [`chain`] gives.
 pub fn chain_after(head: &AuditHead, entry: AuditEntry) -> AuditRecord {
+    chain_after_keyed(head, entry, None)
+}
+
+/// [`chain_after`] for a keyed chain: with `Some(key)` the hash is
+/// `hex(HMAC-SHA256(key, prev_hash ‖ canonical(seq, entry)))` (the same
+/// message as [`chain`] hashes), so only someone who holds the key can
+/// rewrite a record and the ones after it; `None` is [`chain_after`].
+pub fn chain_after_keyed(head: &AuditHead, entry: AuditEntry, key: Option<&ChainKey>) -> AuditRecord {
     let seq = head.seq.saturating_add(1);
-    let hash = digest(&head.hash, seq, &entry);
+    let hash = digest(key, &head.hash, seq, &entry);
     AuditRecord { seq, entry, prev: head.hash.clone(), hash }
 }
 
+/// The secret of a keyed audit chain (HMAC-SHA256).
+///
+/// Without a key anyone who can write the store can rewrite a record and
+/// recompute every hash after it, head included. With one, the chain
+/// verifies only under the same key, so the key must be kept away from the
+/// data (an environment variable, a secret manager), never stored with it.
+/// `Debug` shows no byte of it; [`fingerprint`](Self::fingerprint) is what
+/// a store may keep to tell a wrong key from a broken chain.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChainKey(Arc<[u8]>);
+
+/// The fewest bytes a [`ChainKey`] may have.
+pub const CHAIN_KEY_MIN_LEN: usize = 16;
+
+/// Why bytes were refused as a [`ChainKey`] (never showing them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an audit chain key needs at least {CHAIN_KEY_MIN_LEN} bytes, this one has {len}")]
+pub struct ShortChainKey {
+    /// How many bytes it had.
+    pub len: usize,
+}
+
+impl ChainKey {
+    /// The key made of `bytes`: at least [`CHAIN_KEY_MIN_LEN`] of them.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, ShortChainKey> {
+        let bytes: Vec<u8> = bytes.into();
+        if bytes.len() < CHAIN_KEY_MIN_LEN {
+            return Err(ShortChainKey { len: bytes.len() });
+        }
+        Ok(Self(bytes.into()))
+    }
+
+    /// A value that identifies the key without revealing it:
+    /// `hex(HMAC-SHA256(key, "atlas-promote audit chain key"))`.
+    pub fn fingerprint(&self) -> String {
+        let mut mac = self.mac();
+        mac.update(b"atlas-promote audit chain key");
+        hex(&mac.finalize().into_bytes())
+    }
+
+    fn mac(&self) -> Hmac<Sha256> {
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes a key of any length")
+    }
+}
+
+impl fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ChainKey(<redacted>)")
+    }
+}
+
 /// The hash a record with these contents must have.
-fn digest(prev: &str, seq: u64, entry: &AuditEntry) -> String {
+fn digest(key: Option<&ChainKey>, prev: &str, seq: u64, entry: &AuditEntry) -> String {
     #[derive(Serialize)]
     struct Canonical<'a> {
         seq: u64,
@@ -107,6 +168,12 @@ fn digest(prev: &str, seq: u64, entry: &AuditEntry) -> String {
     };
     // Serializing a struct of strings and an integer to JSON cannot fail.
     let json = serde_json::to_vec(&canonical).unwrap_or_default();
+    if let Some(key) = key {
+        let mut mac = key.mac();
+        mac.update(prev.as_bytes());
+        mac.update(&json);
+        return hex(&mac.finalize().into_bytes());
+    }
     let mut hasher = Sha256::new();
     hasher.update(prev.as_bytes());
     hasher.update(&json);
@@ -244,6 +311,17 @@ pub fn verify_head(records: &[AuditRecord], head: &AuditHead) -> Result<(), Audi
 /// already verified; [`AuditHead::empty`] for the whole log) and reach `head`
 /// with the same hash. A `head` of seq 0, or before `from`, is not checked.
 pub fn verify_from(from: &AuditHead, records: &[AuditRecord], head: &AuditHead) -> Result<(), AuditBreak> {
+    verify_from_keyed(from, records, head, None)
+}
+
+/// [`verify_from`] for a chain built by [`chain_after_keyed`] with `key`:
+/// a record hashed under another key (or none) is [`BreakKind::Changed`].
+pub fn verify_from_keyed(
+    from: &AuditHead,
+    records: &[AuditRecord],
+    head: &AuditHead,
+    key: Option<&ChainKey>,
+) -> Result<(), AuditBreak> {
     let (mut seq, mut hash) = (from.seq, from.hash.as_str());
     for (index, record) in records.iter().enumerate() {
         let expected = seq.saturating_add(1);
@@ -256,7 +334,7 @@ pub fn verify_from(from: &AuditHead, records: &[AuditRecord], head: &AuditHead) 
             };
             return Err(AuditBreak { seq: record.seq, index, kind });
         }
-        if digest(&record.prev, record.seq, &record.entry) != record.hash {
+        if digest(key, &record.prev, record.seq, &record.entry) != record.hash {
             return Err(AuditBreak { seq: record.seq, index, kind: BreakKind::Changed });
         }
         if record.prev != hash {
@@ -420,6 +498,46 @@ mod tests {
         let back: AuditRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back, records[1]);
         assert_eq!(verify(&[records[0].clone(), back]), Ok(()));
+    }
+
+    #[test]
+    fn a_keyed_chain_verifies_only_under_its_key() {
+        let key = ChainKey::new(b"correct horse battery staple".to_vec()).unwrap();
+        let other = ChainKey::new(b"another key of sixteen bytes".to_vec()).unwrap();
+        let mut records: Vec<AuditRecord> = Vec::new();
+        for i in 1..=3 {
+            let r = chain_after_keyed(&AuditHead::of(records.last()), entry(i), Some(&key));
+            records.push(r);
+        }
+        let head = AuditHead::of(records.last());
+        assert_eq!(verify_from_keyed(&AuditHead::empty(), &records, &head, Some(&key)), Ok(()));
+        assert_ne!(records[0].hash, chain(None, entry(1)).hash, "keyed hashes differ from plain ones");
+        let brk = verify_from_keyed(&AuditHead::empty(), &records, &head, Some(&other)).unwrap_err();
+        assert_eq!((brk.seq, brk.kind), (1, BreakKind::Changed));
+        assert_eq!(verify_from(&AuditHead::empty(), &records, &head).unwrap_err().seq, 1);
+
+        // Rewriting a record and recomputing the plain hashes after it does not verify under the key.
+        let mut rewritten = records[..1].to_vec();
+        for i in 2..=3 {
+            let r = chain(rewritten.last(), AuditEntry { actor: "mallory".into(), ..entry(i) });
+            rewritten.push(r);
+        }
+        let brk = verify_from_keyed(&AuditHead::empty(), &rewritten, &AuditHead::of(rewritten.last()), Some(&key))
+            .unwrap_err();
+        assert_eq!((brk.seq, brk.kind), (2, BreakKind::Changed));
+    }
+
+    #[test]
+    fn a_chain_key_never_shows_and_is_not_too_short() {
+        let key = ChainKey::new(b"s3cret-chain-key-0123".to_vec()).unwrap();
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert_eq!(key.fingerprint().len(), 64);
+        assert!(!key.fingerprint().contains("s3cret"));
+        assert_ne!(key.fingerprint(), ChainKey::new(b"s3cret-chain-key-0124".to_vec()).unwrap().fingerprint());
+        let short = ChainKey::new(b"short".to_vec()).unwrap_err();
+        assert_eq!(short, ShortChainKey { len: 5 });
+        assert!(!short.to_string().contains("short"), "{short}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use atlas_promote_core::audit::{AuditBreak, AuditHead};
+use atlas_promote_core::audit::{AuditBreak, AuditHead, ChainKey};
 use atlas_promote_core::{AuditEntry, AuditRecord, StateStore};
 use chrono::{DateTime, Utc};
 
@@ -13,6 +13,11 @@ use crate::error::{Error, Result};
 #[async_trait]
 pub(crate) trait Tables: StateStore {
     fn location(&self) -> &str;
+    /// The key the store's chain is hashed with.
+    fn chain_key(&self) -> Option<&ChainKey>;
+    /// Record `fingerprint` as the chain's key if the chain is not keyed and
+    /// the log is empty, in one transaction; whether it was recorded.
+    async fn adopt_chain_key(&self, fingerprint: &str) -> atlas_promote_core::Result<bool>;
     async fn records(&self, after: u64, upto: u64) -> atlas_promote_core::Result<Vec<AuditRecord>>;
     async fn head(&self) -> atlas_promote_core::Result<AuditHead>;
     async fn meta(&self, name: &str) -> atlas_promote_core::Result<String>;
@@ -69,11 +74,17 @@ async fn accepted(store: &dyn Tables) -> Result<Vec<u64>> {
 }
 
 /// Check the log from `from` to `head`, passing over the accepted breaks.
-fn walk(from: &AuditHead, records: &[AuditRecord], head: &AuditHead, accepted: &[u64]) -> Result<(), AuditBreak> {
+fn walk(
+    key: Option<&ChainKey>,
+    from: &AuditHead,
+    records: &[AuditRecord],
+    head: &AuditHead,
+    accepted: &[u64],
+) -> Result<(), AuditBreak> {
     let mut from = from.clone();
     let mut rest = records;
     loop {
-        match atlas_promote_core::audit::verify_from(&from, rest, head) {
+        match atlas_promote_core::audit::verify_from_keyed(&from, rest, head, key) {
             Ok(()) => return Ok(()),
             Err(brk) if accepted.contains(&brk.seq) && brk.index < rest.len() => {
                 from = AuditHead::of(Some(&rest[brk.index]));
@@ -81,6 +92,27 @@ fn walk(from: &AuditHead, records: &[AuditRecord], head: &AuditHead, accepted: &
             }
             Err(brk) => return Err(brk),
         }
+    }
+}
+
+/// Whether the key given is the one the chain was written with (a key
+/// given for a new store, its log empty, becomes its key).
+pub(crate) async fn chain_key(store: &dyn Tables) -> Result<()> {
+    let err = core(store.location());
+    let location = || store.location().to_owned();
+    let recorded = store.meta("chain_key").await.map_err(&err)?;
+    match (store.chain_key(), recorded.as_str()) {
+        (None, "") => Ok(()),
+        (None, _) => Err(Error::ChainKeyRequired { location: location() }),
+        (Some(key), "") => {
+            if store.adopt_chain_key(&key.fingerprint()).await.map_err(&err)? {
+                Ok(())
+            } else {
+                Err(Error::UnkeyedChain { location: location() })
+            }
+        }
+        (Some(key), recorded) if key.fingerprint() == recorded => Ok(()),
+        (Some(_), _) => Err(Error::WrongChainKey { location: location() }),
     }
 }
 
@@ -109,7 +141,7 @@ pub(crate) async fn on_open(store: &dyn Tables) -> Result<()> {
     } else {
         AuditHead::empty()
     };
-    walk(&base, &records, &head, &accepted)
+    walk(store.chain_key(), &base, &records, &head, &accepted)
         .map_err(|brk| Error::BrokenChain { location: store.location().to_owned(), brk })?;
 
     let (committed, last_commit) = store.commits_after(from_commit).await.map_err(&err)?;
@@ -144,7 +176,7 @@ pub(crate) async fn verify(store: &dyn Tables) -> Result<Verified> {
     let head = store.head().await.map_err(&err)?;
     let accepted = accepted(store).await?;
     let records = store.records(0, head.seq).await.map_err(&err)?;
-    walk(&AuditHead::empty(), &records, &head, &accepted)
+    walk(store.chain_key(), &AuditHead::empty(), &records, &head, &accepted)
         .map_err(|brk| Error::BrokenChain { location: store.location().to_owned(), brk })?;
     Ok(Verified {
         location: store.location().to_owned(),

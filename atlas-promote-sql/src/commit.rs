@@ -98,7 +98,7 @@ macro_rules! sql_commit {
                 }
 
                 for entry in commit.audit {
-                    let record = atlas_promote_core::audit::chain_after(&head, entry);
+                    let record = atlas_promote_core::audit::chain_after_keyed(&head, entry, self.key.as_ref());
                     sqlx::query(
                         "INSERT INTO audit (seq, at, actor, action, subject, message, prev, hash) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

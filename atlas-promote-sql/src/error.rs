@@ -85,6 +85,40 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// The store's audit chain is keyed, and no key was given.
+    #[error(
+        "{location}: its audit chain is keyed (HMAC-SHA256): open it with its chain key \
+         (e.g. from {})",
+        crate::CHAIN_KEY_ENV
+    )]
+    ChainKeyRequired {
+        /// The database.
+        location: String,
+    },
+    /// The chain key given is not the one the store's chain was written with.
+    #[error("{location}: the audit chain key given is not the one this store's chain was written with")]
+    WrongChainKey {
+        /// The database.
+        location: String,
+    },
+    /// A chain key was given for a store whose chain is not keyed (a store
+    /// takes its key when it is created, while its log is empty).
+    #[error(
+        "{location}: a chain key was given, but this store's audit chain is not keyed \
+         (it was created without a key, or the record of its key was removed)"
+    )]
+    UnkeyedChain {
+        /// The database.
+        location: String,
+    },
+    /// The chain key in an environment variable cannot be used.
+    #[error("{variable}: {source}")]
+    BadChainKey {
+        /// The environment variable.
+        variable: String,
+        /// What is wrong with it (never its value).
+        source: atlas_promote_core::audit::ShortChainKey,
+    },
     /// The file system refused (read-only, full, missing permission).
     #[error("{location}: {operation}: {source}")]
     Io {
@@ -158,11 +192,15 @@ impl Error {
     fn location(&self) -> &str {
         match self {
             Self::Url { url, .. } => url,
+            Self::BadChainKey { variable, .. } => variable,
             Self::NewerSchema { location, .. }
             | Self::NotAStore { location, .. }
             | Self::BrokenChain { location, .. }
             | Self::UnexpectedHead { location, .. }
             | Self::LostState { location, .. }
+            | Self::ChainKeyRequired { location }
+            | Self::WrongChainKey { location }
+            | Self::UnkeyedChain { location }
             | Self::Damaged { location, .. }
             | Self::Io { location, .. }
             | Self::Database { location, .. } => location,

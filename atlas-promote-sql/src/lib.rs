@@ -9,6 +9,15 @@
 //! store recorded, are refused with a typed [`Error`] until an operator
 //! accepts them with [`SqlStore::repair`].
 //!
+//! The chain is plain SHA-256 unless the store is keyed: with
+//! [`OpenOptions::with_chain_key`] (or [`OpenOptions::with_chain_key_from_env`],
+//! which reads [`CHAIN_KEY_ENV`]) a new store's chain is HMAC-SHA256 under a
+//! key kept outside the database, so that whoever can write the database
+//! still cannot rewrite the log without the break showing. The store keeps
+//! only the key's fingerprint, to tell a wrong or missing key from a broken
+//! chain. [`SqlStore::verify_expecting_head`] checks the head against a hash
+//! kept elsewhere.
+//!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,7 +54,7 @@ mod sqlite;
 mod store;
 
 use async_trait::async_trait;
-use atlas_promote_core::audit::AuditHead;
+use atlas_promote_core::audit::{AuditHead, ChainKey};
 use atlas_promote_core::{
     AuditEntry, AuditRecord, ClaimOutbox, Commit, Delivery, Document, Fetched, Lease, LeaseOutcome, OutboxItem,
     StateStore, Write,
@@ -60,13 +69,24 @@ pub use postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+/// The environment variable [`OpenOptions::with_chain_key_from_env`] reads.
+pub const CHAIN_KEY_ENV: &str = "ATLAS_AUDIT_CHAIN_KEY";
+
 /// How [`SqlStore::open_with`] opens a store.
+///
+/// `Debug` shows whether a chain key is set, never the key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct OpenOptions {
     /// PostgreSQL only: the schema the tables live in (created if missing);
     /// `None`: the connection's default (`search_path`).
     pub schema: Option<String>,
+    /// The audit chain's key (HMAC-SHA256), kept outside the database. A
+    /// store created with a key (its log still empty) is keyed for good:
+    /// it opens only with the same key, and one created without opens only
+    /// without ([`Error::ChainKeyRequired`], [`Error::WrongChainKey`],
+    /// [`Error::UnkeyedChain`]).
+    pub chain_key: Option<ChainKey>,
 }
 
 impl OpenOptions {
@@ -79,6 +99,29 @@ impl OpenOptions {
     pub fn with_schema(mut self, schema: impl Into<String>) -> Self {
         self.schema = Some(schema.into());
         self
+    }
+
+    /// The same options with the audit chain keyed by `key`.
+    pub fn with_chain_key(mut self, key: ChainKey) -> Self {
+        self.chain_key = Some(key);
+        self
+    }
+
+    /// The same options with the chain key from [`CHAIN_KEY_ENV`]
+    /// (`ATLAS_AUDIT_CHAIN_KEY`, its bytes as UTF-8) when it is set and not
+    /// empty; unchanged when it is not. A key shorter than
+    /// [`CHAIN_KEY_MIN_LEN`](atlas_promote_core::audit::CHAIN_KEY_MIN_LEN)
+    /// bytes is [`Error::BadChainKey`].
+    pub fn with_chain_key_from_env(self) -> Result<Self> {
+        self.with_chain_key_from(CHAIN_KEY_ENV, std::env::var_os(CHAIN_KEY_ENV))
+    }
+
+    fn with_chain_key_from(self, variable: &str, value: Option<std::ffi::OsString>) -> Result<Self> {
+        let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(self) };
+        let bytes = value.into_encoded_bytes();
+        let key =
+            ChainKey::new(bytes).map_err(|source| Error::BadChainKey { variable: variable.to_owned(), source })?;
+        Ok(self.with_chain_key(key))
     }
 }
 
@@ -114,14 +157,20 @@ impl SqlStore {
     }
 
     async fn connect(url: &str, options: &OpenOptions) -> Result<Self> {
+        let store = Self::connect_unkeyed(url, options).await?;
+        check::chain_key(store.tables()).await?;
+        Ok(store)
+    }
+
+    async fn connect_unkeyed(url: &str, options: &OpenOptions) -> Result<Self> {
         let scheme = url.split_once(':').map_or("", |(s, _)| s);
         match scheme {
             #[cfg(feature = "sqlite")]
-            "sqlite" => Ok(Self::Sqlite(SqliteStore::connect(url).await?)),
+            "sqlite" => Ok(Self::Sqlite(SqliteStore::connect(url, options.chain_key.clone()).await?)),
             #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" => {
-                Ok(Self::Postgres(PostgresStore::connect(url, options.schema.as_deref()).await?))
-            }
+            "postgres" | "postgresql" => Ok(Self::Postgres(
+                PostgresStore::connect(url, options.schema.as_deref(), options.chain_key.clone()).await?,
+            )),
             _ => {
                 let _ = options;
                 let shown = url.split_once('@').map_or(url, |(_, host)| host);
@@ -207,6 +256,12 @@ macro_rules! tables {
         impl check::Tables for $store {
             fn location(&self) -> &str {
                 &self.location
+            }
+            fn chain_key(&self) -> Option<&ChainKey> {
+                self.key.as_ref()
+            }
+            async fn adopt_chain_key(&self, fingerprint: &str) -> atlas_promote_core::Result<bool> {
+                <$store>::adopt_chain_key(self, fingerprint).await
             }
             async fn records(&self, after: u64, upto: u64) -> atlas_promote_core::Result<Vec<AuditRecord>> {
                 <$store>::records(self, after, upto).await
@@ -309,5 +364,27 @@ impl StateStore for SqlStore {
         next_attempt_at: DateTime<Utc>,
     ) -> atlas_promote_core::Result<()> {
         each!(self, s => s.outbox_failed(id, error, next_attempt_at).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_key_comes_from_the_environment_and_is_never_shown() {
+        let options = OpenOptions::new().with_chain_key_from("ATLAS_AUDIT_CHAIN_KEY", None).unwrap();
+        assert_eq!(options.chain_key, None, "unset: no key");
+        let options = OpenOptions::new().with_chain_key_from("ATLAS_AUDIT_CHAIN_KEY", Some("".into())).unwrap();
+        assert_eq!(options.chain_key, None, "empty: no key");
+        let secret = "s3cret-from-the-environment";
+        let options = OpenOptions::new().with_chain_key_from("ATLAS_AUDIT_CHAIN_KEY", Some(secret.into())).unwrap();
+        assert_eq!(options.chain_key, Some(ChainKey::new(secret.as_bytes().to_vec()).unwrap()));
+        assert!(!format!("{options:?}").contains("s3cret"), "{options:?}");
+
+        let error = OpenOptions::new().with_chain_key_from("ATLAS_AUDIT_CHAIN_KEY", Some("s3cret".into())).unwrap_err();
+        assert!(matches!(error, Error::BadChainKey { .. }), "{error:?}");
+        let shown = format!("{error} {error:?}");
+        assert!(shown.contains("ATLAS_AUDIT_CHAIN_KEY") && !shown.contains("s3cret"), "{shown}");
     }
 }

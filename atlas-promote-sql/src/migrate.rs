@@ -8,31 +8,38 @@ use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use crate::error::Error;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// The tables a store has (besides sqlx's `_sqlx_migrations`).
 const TABLES: &[&str] = &["audit", "commits", "deliveries", "documents", "leases", "meta", "outbox"];
 
-fn migrator(initial: &'static str) -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("initial"),
-        MigrationType::Simple,
-        initial.into_sql_str(),
-        false,
-    )])
+fn migrator(steps: &[(&'static str, &'static str)]) -> Migrator {
+    Migrator::with_migrations(
+        (1..)
+            .zip(steps.iter().copied())
+            .map(|(version, (name, sql))| {
+                Migration::new(version, Cow::Borrowed(name), MigrationType::Simple, sql.into_sql_str(), false)
+            })
+            .collect(),
+    )
 }
 
 /// The SQLite store's migrations.
 #[cfg(feature = "sqlite")]
 pub(crate) fn sqlite() -> Migrator {
-    migrator(include_str!("../migrations/sqlite/0001_initial.sql"))
+    migrator(&[
+        ("initial", include_str!("../migrations/sqlite/0001_initial.sql")),
+        ("chain key", include_str!("../migrations/sqlite/0002_chain_key.sql")),
+    ])
 }
 
 /// The PostgreSQL store's migrations.
 #[cfg(feature = "postgres")]
 pub(crate) fn postgres() -> Migrator {
-    migrator(include_str!("../migrations/postgres/0001_initial.sql"))
+    migrator(&[
+        ("initial", include_str!("../migrations/postgres/0001_initial.sql")),
+        ("chain key", include_str!("../migrations/postgres/0002_chain_key.sql")),
+    ])
 }
 
 /// Refuse a database that holds tables but is not a store: another program's.

@@ -7,6 +7,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _};
 
+use atlas_promote_core::audit::ChainKey;
+
 use crate::error::{Error, Result};
 use crate::migrate;
 
@@ -19,11 +21,15 @@ use crate::migrate;
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
     pub(crate) location: String,
+    pub(crate) key: Option<ChainKey>,
 }
 
 impl fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresStore").field("location", &self.location).finish_non_exhaustive()
+        f.debug_struct("PostgresStore")
+            .field("location", &self.location)
+            .field("chain_key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
     }
 }
 
@@ -49,7 +55,7 @@ fn plain_identifier(schema: &str) -> bool {
 impl PostgresStore {
     /// Open the store at `url`, in `schema` (created if missing) or the
     /// connection's default schema.
-    pub(crate) async fn connect(url: &str, schema: Option<&str>) -> Result<Self> {
+    pub(crate) async fn connect(url: &str, schema: Option<&str>, key: Option<ChainKey>) -> Result<Self> {
         let shown = url.split_once('@').map_or_else(|| url.to_owned(), |(_, host)| format!("postgres://…@{host}"));
         let options =
             PgConnectOptions::from_str(url).map_err(|e| Error::Url { url: shown.clone(), message: e.to_string() })?;
@@ -80,7 +86,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| crate::error::database(&location, "connect", e))?;
-        let store = Self { pool, location };
+        let store = Self { pool, location, key };
         store.migrate().await?;
         Ok(store)
     }

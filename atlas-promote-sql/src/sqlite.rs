@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use atlas_promote_core::audit::ChainKey;
+
 use crate::error::{Error, Result};
 use crate::migrate;
 
@@ -20,17 +22,21 @@ pub struct SqliteStore {
     pub(crate) pool: SqlitePool,
     pub(crate) location: String,
     path: PathBuf,
+    pub(crate) key: Option<ChainKey>,
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("chain_key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
     }
 }
 
 impl SqliteStore {
     /// Open (creating if missing) the store at `url` (`sqlite://path/atlas.db`).
-    pub(crate) async fn connect(url: &str) -> Result<Self> {
+    pub(crate) async fn connect(url: &str, key: Option<ChainKey>) -> Result<Self> {
         let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).ok_or_else(|| Error::Url {
             url: url.to_owned(),
             message: "a SQLite store's URL starts with sqlite://".into(),
@@ -53,7 +59,7 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| crate::error::database(&location, "open the database", e))?;
-        let store = Self { pool, location, path };
+        let store = Self { pool, location, path, key };
         store.migrate().await?;
         Ok(store)
     }

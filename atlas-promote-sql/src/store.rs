@@ -86,6 +86,31 @@ macro_rules! sql_store {
                 rows.iter().map(|row| self.record(row)).collect()
             }
 
+            /// Record `fingerprint` as the chain's key if none is and the log is empty.
+            pub(crate) async fn adopt_chain_key(&self, fingerprint: &str) -> atlas_promote_core::Result<bool> {
+                let op = "record the audit chain key";
+                let mut tx = self.begin(op).await?;
+                let rows: Vec<(String, String)> = sqlx::query_as(concat!(
+                    "SELECT name, value FROM meta WHERE name IN ('audit_head_seq', 'chain_key') ORDER BY name",
+                    $lock
+                ))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| self.fail(op, e))?;
+                let empty = rows.iter().any(|(n, v)| n == "audit_head_seq" && v == "0")
+                    && rows.iter().any(|(n, v)| n == "chain_key" && v.is_empty());
+                if !empty {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE meta SET value = $1 WHERE name = 'chain_key'")
+                    .bind(fingerprint)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| self.fail(op, e))?;
+                self.finish(tx, op).await?;
+                Ok(true)
+            }
+
             /// The named values of the `meta` table.
             pub(crate) async fn meta(&self, name: &str) -> atlas_promote_core::Result<String> {
                 let value: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
