@@ -125,3 +125,8 @@ async fn store_approvals_keep_the_approval_source_contract() {
     let approvals = atlas_promote_core::StoreApprovals::new(store);
     testkit::approval_source_suite(&approvals, Capabilities { can_submit: true }).await;
 }
+
+#[tokio::test]
+async fn memory_store_working_set_does_not_grow_with_history() {
+    testkit::working_set_suite(std::sync::Arc::new(MemoryStore::new())).await;
+}

@@ -41,9 +41,10 @@ macro_rules! sql_commit {
                 let mut journal: Vec<(&str, u64)> = Vec::with_capacity(commit.writes.len());
                 for write in &commit.writes {
                     let key = write.key();
+                    // A key is a document or a tombstone, never both.
                     let row: Option<(i64, i64)> = sqlx::query_as(
-                        "SELECT version, CAST(CASE WHEN value IS NULL THEN 0 ELSE 1 END AS BIGINT) \
-                         FROM documents WHERE key = $1",
+                        "SELECT version, CAST(1 AS BIGINT) FROM documents WHERE key = $1 \
+                         UNION ALL SELECT version, CAST(0 AS BIGINT) FROM tombstones WHERE key = $1",
                     )
                     .bind(key)
                     .fetch_optional(&mut *tx)
@@ -83,14 +84,29 @@ macro_rules! sql_commit {
                             .execute(&mut *tx)
                             .await
                             .map_err(fail)?;
+                            if !live && version > 0 {
+                                sqlx::query("DELETE FROM tombstones WHERE key = $1")
+                                    .bind(key)
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(fail)?;
+                            }
                         }
                         Write::Delete { .. } => {
-                            sqlx::query("UPDATE documents SET version = $2, value = NULL WHERE key = $1")
+                            sqlx::query("DELETE FROM documents WHERE key = $1")
                                 .bind(key)
-                                .bind(signed(next))
                                 .execute(&mut *tx)
                                 .await
                                 .map_err(fail)?;
+                            sqlx::query(
+                                "INSERT INTO tombstones (key, version) VALUES ($1, $2) \
+                                 ON CONFLICT (key) DO UPDATE SET version = excluded.version",
+                            )
+                            .bind(key)
+                            .bind(signed(next))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(fail)?;
                         }
                     }
                     versions.push(next);

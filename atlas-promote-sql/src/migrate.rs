@@ -8,10 +8,10 @@ use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use crate::error::Error;
 
 /// The newest schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// The tables a store has (besides sqlx's `_sqlx_migrations`).
-const TABLES: &[&str] = &["audit", "commits", "deliveries", "documents", "leases", "meta", "outbox"];
+const TABLES: &[&str] = &["audit", "commits", "deliveries", "documents", "leases", "meta", "outbox", "tombstones"];
 
 fn migrator(steps: &[(&'static str, &'static str)]) -> Migrator {
     Migrator::with_migrations(
@@ -30,6 +30,7 @@ pub(crate) fn sqlite() -> Migrator {
     migrator(&[
         ("initial", include_str!("../migrations/sqlite/0001_initial.sql")),
         ("chain key", include_str!("../migrations/sqlite/0002_chain_key.sql")),
+        ("tombstones", include_str!("../migrations/sqlite/0003_tombstones.sql")),
     ])
 }
 
@@ -39,6 +40,7 @@ pub(crate) fn postgres() -> Migrator {
     migrator(&[
         ("initial", include_str!("../migrations/postgres/0001_initial.sql")),
         ("chain key", include_str!("../migrations/postgres/0002_chain_key.sql")),
+        ("tombstones", include_str!("../migrations/postgres/0003_tombstones.sql")),
     ])
 }
 

@@ -171,11 +171,14 @@ macro_rules! sql_store {
 
             /// The version stored for `key`, deleted or not.
             pub(crate) async fn stored_version(&self, key: &str) -> atlas_promote_core::Result<Option<u64>> {
-                let version: Option<i64> = sqlx::query_scalar("SELECT version FROM documents WHERE key = $1")
-                    .bind(key)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| self.fail("read a document", e))?;
+                let version: Option<i64> = sqlx::query_scalar(
+                    "SELECT version FROM documents WHERE key = $1 \
+                     UNION ALL SELECT version FROM tombstones WHERE key = $1",
+                )
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(|e| self.fail("read a document", e))?;
                 version.map(|v| crate::codec::unsigned(&self.location, key, v)).transpose()
             }
 
@@ -185,7 +188,7 @@ macro_rules! sql_store {
                     Some(end) => {
                         sqlx::query(
                             "SELECT key, version, value FROM documents \
-                         WHERE key >= $1 AND key < $2 AND value IS NOT NULL ORDER BY key",
+                         WHERE key >= $1 AND key < $2 ORDER BY key",
                         )
                         .bind(prefix)
                         .bind(end)
@@ -195,7 +198,7 @@ macro_rules! sql_store {
                     None => {
                         sqlx::query(
                             "SELECT key, version, value FROM documents \
-                         WHERE key >= $1 AND value IS NOT NULL ORDER BY key",
+                         WHERE key >= $1 ORDER BY key",
                         )
                         .bind(prefix)
                         .fetch_all(&self.pool)
@@ -218,12 +221,11 @@ macro_rules! sql_store {
         #[async_trait::async_trait]
         impl atlas_promote_core::StateStore for $store {
             async fn get(&self, key: &str) -> atlas_promote_core::Result<Option<atlas_promote_core::Document>> {
-                let row: Option<(i64, String)> =
-                    sqlx::query_as("SELECT version, value FROM documents WHERE key = $1 AND value IS NOT NULL")
-                        .bind(key)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err(|e| self.fail("read a document", e))?;
+                let row: Option<(i64, String)> = sqlx::query_as("SELECT version, value FROM documents WHERE key = $1")
+                    .bind(key)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(|e| self.fail("read a document", e))?;
                 row.map(|(version, value)| self.document(key.to_owned(), version, &value)).transpose()
             }
 

@@ -75,3 +75,17 @@ async fn postgres_store_outbox_conforms() {
     let Some((store, ..)) = common::postgres("postgres_store_outbox_conforms").await else { return };
     testkit::outbox_suite(&store).await;
 }
+
+#[tokio::test]
+async fn sqlite_store_working_set_does_not_grow_with_history() {
+    let dir = TempDir::new("working-set");
+    testkit::working_set_suite(std::sync::Arc::new(SqlStore::open(&dir.url()).await.unwrap())).await;
+}
+
+#[tokio::test]
+async fn postgres_store_working_set_does_not_grow_with_history() {
+    let Some((store, ..)) = common::postgres("postgres_store_working_set_does_not_grow_with_history").await else {
+        return;
+    };
+    testkit::working_set_suite(std::sync::Arc::new(store)).await;
+}

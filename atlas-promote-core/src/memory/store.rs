@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -48,21 +48,19 @@ struct StoreState {
     leases: BTreeMap<String, Lease>,
     /// When each `(source, id)` was recorded.
     deliveries: HashMap<(String, String), DateTime<Utc>>,
-    /// In the order appended; delivered entries stay, so their ids stay taken.
-    outbox: Vec<Queued>,
-}
-
-#[derive(Debug)]
-struct Queued {
-    item: OutboxItem,
-    delivered: bool,
+    /// The entries not delivered yet, in the order appended. Delivered ones
+    /// leave it (so claims do not walk them) but their ids stay taken.
+    outbox: Vec<OutboxItem>,
+    /// The id of every entry ever appended.
+    outbox_ids: HashSet<String>,
 }
 
 impl StoreState {
-    fn queued(&mut self, id: &str) -> Result<&mut Queued> {
+    fn queued(&mut self, id: &str) -> Result<(usize, &mut OutboxItem)> {
         self.outbox
             .iter_mut()
-            .find(|q| q.item.entry.id == id && !q.delivered)
+            .enumerate()
+            .find(|(_, item)| item.entry.id == id)
             .ok_or_else(|| Error::NotFound { backend: "memory store".into(), what: format!("outbox entry {id}") })
     }
 }
@@ -104,8 +102,7 @@ impl StateStore for MemoryStore {
     async fn commit_with(&self, commit: Commit) -> Result<Vec<u64>> {
         let mut state = lock(&self.state);
         for (i, entry) in commit.outbox.iter().enumerate() {
-            let taken = state.outbox.iter().any(|q| q.item.entry.id == entry.id)
-                || commit.outbox[..i].iter().any(|e| e.id == entry.id);
+            let taken = state.outbox_ids.contains(&entry.id) || commit.outbox[..i].iter().any(|e| e.id == entry.id);
             if taken {
                 return Err(Error::Conflict { key: format!("outbox/{}", entry.id), expected: None, found: Some(1) });
             }
@@ -117,8 +114,8 @@ impl StateStore for MemoryStore {
         }
         for entry in commit.outbox {
             let next_attempt_at = entry.created_at;
-            let item = OutboxItem { entry, attempts: 0, next_attempt_at, last_error: None };
-            state.outbox.push(Queued { item, delivered: false });
+            state.outbox_ids.insert(entry.id.clone());
+            state.outbox.push(OutboxItem { entry, attempts: 0, next_attempt_at, last_error: None });
         }
         Ok(versions)
     }
@@ -202,31 +199,33 @@ impl StateStore for MemoryStore {
     async fn claim_outbox(&self, claim: ClaimOutbox) -> Result<Vec<OutboxItem>> {
         let mut state = lock(&self.state);
         let hold_until = coordination::after(claim.now, claim.hold);
-        let mut due: Vec<&mut Queued> =
-            state.outbox.iter_mut().filter(|q| !q.delivered && q.item.next_attempt_at <= claim.now).collect();
+        let mut due: Vec<&mut OutboxItem> =
+            state.outbox.iter_mut().filter(|item| item.next_attempt_at <= claim.now).collect();
         // Oldest first; appended order breaks ties.
-        due.sort_by_key(|q| q.item.entry.created_at);
+        due.sort_by_key(|item| item.entry.created_at);
         Ok(due
             .into_iter()
             .take(claim.limit)
-            .map(|q| {
-                q.item.attempts = q.item.attempts.saturating_add(1);
-                q.item.next_attempt_at = hold_until;
-                q.item.clone()
+            .map(|item| {
+                item.attempts = item.attempts.saturating_add(1);
+                item.next_attempt_at = hold_until;
+                item.clone()
             })
             .collect())
     }
 
     async fn outbox_delivered(&self, id: &str) -> Result<()> {
-        lock(&self.state).queued(id)?.delivered = true;
+        let mut state = lock(&self.state);
+        let (index, _) = state.queued(id)?;
+        state.outbox.remove(index);
         Ok(())
     }
 
     async fn outbox_failed(&self, id: &str, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
         let mut state = lock(&self.state);
-        let queued = state.queued(id)?;
-        queued.item.last_error = Some(error.to_owned());
-        queued.item.next_attempt_at = next_attempt_at;
+        let (_, item) = state.queued(id)?;
+        item.last_error = Some(error.to_owned());
+        item.next_attempt_at = next_attempt_at;
         Ok(())
     }
 }

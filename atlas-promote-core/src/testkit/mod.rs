@@ -26,6 +26,7 @@ mod logs;
 mod scenario;
 mod source_control;
 mod state_store;
+mod working_set;
 
 pub use approvals::{Capabilities, approval_source_suite};
 pub use checks::check_source_suite;
@@ -36,3 +37,4 @@ pub use logs::{CapturedLogs, Capturing};
 pub use scenario::{Scenario, default_start};
 pub use source_control::{History, source_control_suite};
 pub use state_store::state_store_suite;
+pub use working_set::working_set_suite;
