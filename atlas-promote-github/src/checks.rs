@@ -30,6 +30,51 @@ impl GitHub {
             .await
             .map_err(|e| e.into_core("list commit statuses", || format!("commit {sha}")))
     }
+
+    /// Post a commit status on `sha` under `context` (e.g.
+    /// `atlas-promote/review`, which branch protection can require), with
+    /// `description` cut to GitHub's 140 characters and an optional
+    /// `target_url` (where the details are). 1 request; the newest status of a
+    /// context replaces the earlier ones on the pull request.
+    pub async fn post_commit_status(
+        &self,
+        sha: &str,
+        context: &str,
+        state: CommitState,
+        description: &str,
+        target_url: Option<&str>,
+    ) -> Result<CommitStatus> {
+        let url = self.repo_url(&["statuses", sha]);
+        let mut body = serde_json::json!({
+            "state": state.as_str(),
+            "context": context,
+            "description": cut(description, DESCRIPTION_LIMIT),
+        });
+        if let Some(target) = target_url {
+            body["target_url"] = serde_json::Value::from(target);
+        }
+        let op = "create commit status";
+        let what = || format!("status {context} of commit {sha}");
+        let response = self
+            .client()
+            .send_json(op, reqwest::Method::POST, url, Some(&body))
+            .await
+            .map_err(|e| e.into_core(op, what))?;
+        response.json().map_err(|e| e.into_core(op, what))
+    }
+}
+
+/// GitHub refuses a commit status description longer than this (characters).
+const DESCRIPTION_LIMIT: usize = 140;
+
+/// `text` in at most `limit` characters, ending in `…` when cut.
+fn cut(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(limit - 1).collect();
+    out.push('…');
+    out
 }
 
 #[async_trait]

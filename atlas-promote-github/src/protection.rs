@@ -49,27 +49,63 @@ impl GitHub {
     /// `reply_to` must lie under the configured API URL: the token is never
     /// sent anywhere a webhook payload points.
     pub async fn answer_gate(&self, stage: &str, reply_to: &str, decision: &Decision) -> Result<GateAnswer> {
+        let answer = match decision.verdict {
+            Verdict::Allow => GateAnswer::Approved,
+            Verdict::Block => GateAnswer::Rejected,
+            Verdict::Wait { .. } => GateAnswer::Pending,
+        };
+        let comment = decision.to_string();
+        self.answer_protection_rule(stage, reply_to, answer, comment.trim_end()).await?;
+        tracing::info!(stage, sha = %decision.sha, ?answer, "answered deployment protection rule");
+        Ok(answer)
+    }
+
+    /// Answer a protection rule at `reply_to` for the environment of
+    /// `stage` with `answer` and `comment` (GitHub shows it on the run):
+    /// `Approved` → `state: approved`, `Rejected` → `state: rejected`,
+    /// `Pending` → the comment only. 1 request.
+    ///
+    /// `reply_to` must lie under the configured API URL: the token is never
+    /// sent anywhere a webhook payload points.
+    pub async fn answer_protection_rule(
+        &self,
+        stage: &str,
+        reply_to: &str,
+        answer: GateAnswer,
+        comment: &str,
+    ) -> Result<()> {
         let url = self.callback_url(reply_to)?;
         let environment = self.config().environment(stage);
-        let comment = decision.to_string().trim_end().to_owned();
-        let (answer, body) = match decision.verdict {
-            Verdict::Allow => (
-                GateAnswer::Approved,
-                serde_json::json!({"environment_name": environment, "state": "approved", "comment": comment}),
-            ),
-            Verdict::Block => (
-                GateAnswer::Rejected,
-                serde_json::json!({"environment_name": environment, "state": "rejected", "comment": comment}),
-            ),
-            Verdict::Wait { .. } => {
-                (GateAnswer::Pending, serde_json::json!({"environment_name": environment, "comment": comment}))
+        let body = match answer {
+            GateAnswer::Approved => {
+                serde_json::json!({"environment_name": environment, "state": "approved", "comment": comment})
             }
+            GateAnswer::Rejected => {
+                serde_json::json!({"environment_name": environment, "state": "rejected", "comment": comment})
+            }
+            GateAnswer::Pending => serde_json::json!({"environment_name": environment, "comment": comment}),
         };
         self.client().send_json("review deployment protection rule", Method::POST, url, Some(&body)).await.map_err(
             |e| e.into_core("review deployment protection rule", || format!("protection rule at {reply_to}")),
         )?;
-        tracing::info!(stage, sha = %decision.sha, ?answer, "answered deployment protection rule");
-        Ok(answer)
+        Ok(())
+    }
+
+    /// The candidate a protection rule at `reply_to` asks about: the commit
+    /// in the waiting run's key (a dispatched run's own head is the dispatch
+    /// branch, so the deployment's `sha` may be a later commit), else `sha`.
+    /// 1 request when the callback names a run, none otherwise.
+    pub async fn gate_candidate(&self, sha: &str, reply_to: &str) -> Result<String> {
+        let url = self.callback_url(reply_to)?;
+        if let Some(run) = run_of_callback(&url) {
+            let found = self.workflow_run(run).await?;
+            if let Some(key) = found.display_title.as_deref().and_then(key_in_title)
+                && let Some((key_sha, _)) = key_parts(&key)
+            {
+                return Ok(key_sha.to_owned());
+            }
+        }
+        Ok(sha.to_owned())
     }
 
     /// Evaluate the gate into `stage` for a protection rule and answer it.
@@ -104,15 +140,7 @@ impl GitHub {
             message: format!("stage {stage:?} is the first of policy {:?}: there is no gate into it", policy.name),
         })?;
         let run = run_of_callback(&url);
-        let mut candidate_sha = sha.to_owned();
-        if let Some(run) = run {
-            let found = self.workflow_run(run).await?;
-            if let Some(key) = found.display_title.as_deref().and_then(key_in_title)
-                && let Some((key_sha, _)) = key_parts(&key)
-            {
-                candidate_sha = key_sha.to_owned();
-            }
-        }
+        let candidate_sha = self.gate_candidate(sha, reply_to).await?;
         let request = GateRequest { from: from.name.clone(), to: stage.to_owned(), sha: candidate_sha, run };
         let evidence = gather(request).await?;
         let decision = policy.gate(&from.name, stage)?.evaluate(&evidence, now);

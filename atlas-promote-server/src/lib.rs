@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod forge;
 mod http;
 pub mod intake;
 pub mod metrics;
@@ -43,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 pub use config::{Config, ConfigError};
+pub use forge::{Forge, GitHubForge};
 pub use intake::{Received, Rejection, WebhookSource, Work};
 pub use metrics::Metrics;
 pub use notify::Sink;
@@ -60,6 +62,7 @@ pub(crate) struct Shared {
     store: Arc<dyn StateStore>,
     sources: Vec<Arc<dyn WebhookSource>>,
     sinks: Vec<Sink>,
+    forge: Option<Arc<dyn Forge>>,
     metrics: Metrics,
     limits: config::HttpLimits,
     public_url: Option<String>,
@@ -84,6 +87,7 @@ pub struct ServerBuilder {
     promoter: Promoter,
     sources: Vec<Arc<dyn WebhookSource>>,
     sinks: Vec<Sink>,
+    forge: Option<Arc<dyn Forge>>,
     limits: config::HttpLimits,
     public_url: Option<String>,
     idle: Duration,
@@ -99,6 +103,13 @@ impl ServerBuilder {
     /// Deliver notifications through `sink`.
     pub fn with_sink(mut self, sink: Sink) -> Self {
         self.sinks.push(sink);
+        self
+    }
+
+    /// Tell `forge` about the release: review statuses, answers to
+    /// deployment protection rules, deployments ([`forge`]).
+    pub fn with_forge(mut self, forge: Arc<dyn Forge>) -> Self {
+        self.forge = Some(forge);
         self
     }
 
@@ -129,6 +140,7 @@ impl ServerBuilder {
                 store,
                 sources: self.sources,
                 sinks: self.sinks,
+                forge: self.forge,
                 metrics: Metrics::default(),
                 limits: self.limits,
                 public_url: self.public_url,
@@ -154,6 +166,10 @@ pub struct Step {
     pub queued: usize,
     /// Notifications delivered to every sink that takes them.
     pub delivered: usize,
+    /// Forge work done (statuses posted, gates answered, deployments mirrored).
+    pub forge_done: usize,
+    /// Forge work that failed this round (a temporary failure is tried again).
+    pub forge_failed: usize,
 }
 
 impl Server {
@@ -163,6 +179,7 @@ impl Server {
             promoter,
             sources: Vec::new(),
             sinks: Vec::new(),
+            forge: None,
             limits: config::HttpLimits::default(),
             public_url: None,
             idle: Duration::from_secs(300),
@@ -197,10 +214,25 @@ impl Server {
     /// are in the ticks, the work that could not be handled in `failed_work`.
     pub async fn step(&self) -> Result<Step> {
         let shared = &self.shared;
-        let mut step = Step { ticks: Vec::new(), failed_work: Vec::new(), queued: 0, delivered: 0 };
+        let mut step = Step {
+            ticks: Vec::new(),
+            failed_work: Vec::new(),
+            queued: 0,
+            delivered: 0,
+            forge_done: 0,
+            forge_failed: 0,
+        };
+        let forge = self.forge_work();
         let work: Vec<Work> = shared.queue.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
         for item in work {
             let done = match &item {
+                Work::Notice(atlas_promote_core::Notice::GateRequested { stage, sha, reply_to }) => match &forge {
+                    Some(forge) => forge.request_gate(stage, sha, reply_to).await.map(|()| None),
+                    None => {
+                        tracing::warn!(%stage, %sha, "a gate request arrived but no forge is configured to answer it");
+                        Ok(None)
+                    }
+                },
                 Work::Notice(notice) => shared.promoter.handle(notice.clone()).await.map(Some),
                 Work::Review(candidate) => match shared.promoter.open_review(candidate.clone()).await {
                     // A pull request updated with the same head: already under review.
@@ -241,7 +273,23 @@ impl Server {
             }
         }
         step.delivered = self.deliver().await?;
+        if let Some(forge) = &forge {
+            forge.queue(&step.ticks).await?;
+            let done = forge.run().await?;
+            shared.metrics.forge(done.done as u64, done.failed as u64);
+            (step.forge_done, step.forge_failed) = (done.done, done.failed);
+        }
         Ok(step)
+    }
+
+    fn forge_work(&self) -> Option<forge::ForgeWork<'_>> {
+        let shared = &self.shared;
+        shared.forge.as_deref().map(|forge| forge::ForgeWork {
+            forge,
+            promoter: &shared.promoter,
+            store: &*shared.store,
+            link: shared.public_url.as_deref(),
+        })
     }
 
     /// Whether `id` is new to this process (bounded: forgets all at 10,000,

@@ -19,10 +19,11 @@ pub struct Metrics {
 type Labels = Vec<(&'static str, String)>;
 
 /// What each counter counts, for the `# HELP` lines.
-const HELP: [(&str, &str); 3] = [
+const HELP: [(&str, &str); 4] = [
     ("atlas_decisions_total", "Gate decisions made, by verdict."),
     ("atlas_webhook_deliveries_total", "Webhook deliveries received, by source and outcome."),
     ("atlas_notifications_total", "Notification delivery attempts, by sink and outcome."),
+    ("atlas_forge_jobs_total", "Forge work (review statuses, gate answers, deployments), by outcome."),
 ];
 
 impl Metrics {
@@ -50,6 +51,16 @@ impl Metrics {
     /// One attempt to deliver a notification through `sink`.
     pub fn notification(&self, sink: &str, outcome: &str) {
         self.add("atlas_notifications_total", vec![("sink", sink.to_owned()), ("outcome", outcome.to_owned())]);
+    }
+
+    /// A round of forge work: `done` jobs done, `failed` failed.
+    pub fn forge(&self, done: u64, failed: u64) {
+        for (outcome, n) in [("done", done), ("failed", failed)] {
+            if n > 0 {
+                let mut counters = self.counters.lock().unwrap_or_else(|p| p.into_inner());
+                *counters.entry(("atlas_forge_jobs_total", vec![("outcome", outcome.to_owned())])).or_default() += n;
+            }
+        }
     }
 
     /// How many notifications the last outbox claim found waiting.

@@ -133,7 +133,9 @@ pub(crate) async fn builder_from_config(
         for (stage, environment) in &section.environments {
             receiver = receiver.with_environment(stage, environment);
         }
-        builder = builder.with_source(Arc::new(GitHubSource::new(receiver, &section.trunk)));
+        builder = builder
+            .with_source(Arc::new(GitHubSource::new(receiver, &section.trunk)))
+            .with_forge(Arc::new(crate::forge::GitHubForge::new(gh.clone())));
     }
     if let (Some(cci), Some(section)) = (&circleci, &config.circleci) {
         let receiver = cci.webhook_receiver(secret(&section.webhook_secret_env).expose_secret());

@@ -34,7 +34,7 @@ use crate::policy::{Policy, Stage};
 use crate::run::{Run, RunStatus};
 
 pub use approvals::StoreApprovals;
-pub use plan::{Plan, PlanStep};
+pub use plan::{GateReply, Plan, PlanStep};
 use records::{EnvironmentRecord, PromotionRecord, Versioned};
 
 /// Builds a [`Promoter`] from a policy and its backends.

@@ -4,9 +4,10 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::decision::{Decision, Warning};
-use crate::error::Result;
+use crate::decision::{Blocker, Decision, Verdict, Warning};
+use crate::error::{Error, Result};
 use crate::evidence::Origin;
+use crate::machine::State;
 use crate::policy::Stage;
 
 use super::Promoter;
@@ -64,6 +65,28 @@ impl fmt::Display for Plan {
             }
         }
         Ok(())
+    }
+}
+
+/// How to answer a system that asks before a deploy (a GitHub deployment
+/// protection rule) whether a commit may enter a stage now: see
+/// [`Promoter::gate_reply`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct GateReply {
+    /// `Allow`: approve the deploy; `Block`: reject it; `Wait`: neither yet,
+    /// ask again at `until` (the deploy stays pending).
+    pub verdict: Verdict,
+    /// Why, in sentences: the gate's explanation, or what the engine knows
+    /// of the commit.
+    pub comment: String,
+    /// The gate's live decision, when it was evaluated.
+    pub decision: Option<Decision>,
+}
+
+impl GateReply {
+    fn new(verdict: Verdict, comment: String, decision: Option<Decision>) -> Self {
+        Self { verdict, comment, decision }
     }
 }
 
@@ -154,5 +177,65 @@ impl Promoter {
             from = next.name.clone();
         }
         Ok(plan)
+    }
+}
+
+impl Promoter {
+    /// The answer for a system asking whether `sha` may be deployed into
+    /// `stage` now, without acting:
+    ///
+    /// - the engine is deploying `sha` into `stage` (it started the run, so
+    ///   its gate allowed it): approved, unless `stage` has been held since;
+    /// - `sha` waits at the gate into `stage`: the gate's live decision,
+    ///   holds included (a wait is answered again when it ends);
+    /// - anything else (a commit the engine does not know, a stage it is not
+    ///   headed for, a promotion that ended): rejected, saying where it is,
+    ///   because only what the engine promotes may enter a gated stage.
+    pub async fn gate_reply(&self, sha: &str, stage: &str) -> Result<GateReply> {
+        let now = self.clock.now();
+        if self.policy.stage(stage).is_none() {
+            return Err(Error::Invalid {
+                what: format!("the gate request for {sha}"),
+                message: format!("policy {:?} has no stage {stage:?}", self.policy.name),
+            });
+        }
+        let record = match self.promotion(sha).await {
+            Ok(record) => record,
+            Err(Error::NotFound { .. }) => {
+                let comment = format!(
+                    "atlas-promote does not know commit {sha}: only a commit it promotes may be deployed into {stage}"
+                );
+                return Ok(GateReply::new(Verdict::Block, comment, None));
+            }
+            Err(e) => return Err(e),
+        };
+        let promotion = &record.value.promotion;
+        let hold = self.held(stage).await?;
+        if let State::Deploying { stage: into, attempt, since, .. } = &promotion.state
+            && into == stage
+        {
+            if let Some(hold) = hold {
+                let held = Blocker::Held { stage: stage.to_owned(), by: hold.by, reason: hold.reason, since: hold.at };
+                return Ok(GateReply::new(Verdict::Block, held.to_string(), None));
+            }
+            let comment = format!(
+                "the gate into {stage} allowed {sha}; atlas-promote started this deploy at {} (attempt {attempt})",
+                since.format("%Y-%m-%d %H:%M UTC")
+            );
+            return Ok(GateReply::new(Verdict::Allow, comment, None));
+        }
+        let target = self.target(&record.value).filter(|t| t.name == stage);
+        let (Some(target), true) = (target, promotion.state.awaits_gate()) else {
+            let comment = format!("{sha} is {}: atlas-promote is not promoting it into {stage}", promotion.state);
+            return Ok(GateReply::new(Verdict::Block, comment, None));
+        };
+        let gate = self.policy.gate(promotion.state.stage(), &target.name)?;
+        let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
+        let mut decision = gate.evaluate(&evidence, now);
+        if let Some(hold) = hold {
+            decision = decision.held(hold.by, hold.reason, hold.at);
+        }
+        let comment = decision.to_string().trim_end().to_owned();
+        Ok(GateReply::new(decision.verdict, comment, Some(decision)))
     }
 }
