@@ -40,6 +40,17 @@ pub enum GateAnswer {
     Pending,
 }
 
+impl From<&Verdict> for GateAnswer {
+    /// `Allow` → approved, `Block` → rejected, `Wait` → pending.
+    fn from(verdict: &Verdict) -> Self {
+        match verdict {
+            Verdict::Allow => Self::Approved,
+            Verdict::Block => Self::Rejected,
+            Verdict::Wait { .. } => Self::Pending,
+        }
+    }
+}
+
 impl GitHub {
     /// Answer a protection rule at `reply_to` (the payload's
     /// `deployment_callback_url`) for the environment of `stage`: `Allow` →
@@ -49,11 +60,7 @@ impl GitHub {
     /// `reply_to` must lie under the configured API URL: the token is never
     /// sent anywhere a webhook payload points.
     pub async fn answer_gate(&self, stage: &str, reply_to: &str, decision: &Decision) -> Result<GateAnswer> {
-        let answer = match decision.verdict {
-            Verdict::Allow => GateAnswer::Approved,
-            Verdict::Block => GateAnswer::Rejected,
-            Verdict::Wait { .. } => GateAnswer::Pending,
-        };
+        let answer = GateAnswer::from(&decision.verdict);
         let comment = decision.to_string();
         self.answer_protection_rule(stage, reply_to, answer, comment.trim_end()).await?;
         tracing::info!(stage, sha = %decision.sha, ?answer, "answered deployment protection rule");

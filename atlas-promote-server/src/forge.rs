@@ -213,7 +213,6 @@ impl ForgeWork<'_> {
     /// promotions that moved.
     pub(crate) async fn queue(&self, ticks: &[Tick]) -> Result<()> {
         let policy = self.promoter.policy();
-        let page = |sha: &str| self.link.map(|base| format!("{}/promotions/{sha}", base.trim_end_matches('/')));
         let mut jobs = Vec::new();
         for tick in ticks {
             for decision in &tick.decisions {
@@ -224,7 +223,7 @@ impl ForgeWork<'_> {
                 if review && to_trunk {
                     jobs.push(Job::Review {
                         sha: decision.sha.clone(),
-                        status: ReviewStatus::of(decision, page(&decision.sha)),
+                        status: ReviewStatus::of(decision, crate::notify::page(self.link, &decision.sha)),
                     });
                 }
             }
@@ -257,10 +256,7 @@ impl ForgeWork<'_> {
             {
                 continue;
             }
-            match self.put(&job, existing.map(|d| d.version)).await {
-                Ok(()) | Err(atlas_promote_core::Error::Conflict { .. }) => {}
-                Err(e) => return Err(e),
-            }
+            raced(self.put(&job, existing.map(|d| d.version)).await)?;
         }
         Ok(())
     }
@@ -292,10 +288,7 @@ impl ForgeWork<'_> {
                 }
                 Ok(Outcome::Keep(updated)) => {
                     if let Some(updated) = updated {
-                        match self.put(&updated, Some(doc.version)).await {
-                            Ok(()) | Err(atlas_promote_core::Error::Conflict { .. }) => {}
-                            Err(e) => return Err(e),
-                        }
+                        raced(self.put(&updated, Some(doc.version)).await)?;
                     }
                 }
                 Err(e) => {
@@ -319,7 +312,7 @@ impl ForgeWork<'_> {
                 Ok(Outcome::Done(None))
             }
             Job::Mirror { stage, sha, state } => {
-                let url = self.link.map(|base| format!("{}/promotions/{sha}", base.trim_end_matches('/')));
+                let url = crate::notify::page(self.link, sha);
                 self.forge.mirror(stage, sha, *state, url.as_deref()).await?;
                 Ok(Outcome::Done(None))
             }
@@ -371,11 +364,16 @@ impl ForgeWork<'_> {
             writes.push(Write::Put { key: posted_key, expected, value });
         }
         let commit = Commit::new().with_writes(writes).with_audit(audit.into_iter().collect());
-        match self.store.commit_with(commit).await {
-            // Another instance did it at the same time.
-            Ok(_) | Err(atlas_promote_core::Error::Conflict { .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        raced(self.store.commit_with(commit).await.map(|_| ()))
+    }
+}
+
+/// A write that lost a race to another round or instance doing the same
+/// work (a `Conflict`) is as good as done.
+fn raced(written: Result<()>) -> Result<()> {
+    match written {
+        Err(atlas_promote_core::Error::Conflict { .. }) => Ok(()),
+        other => other,
     }
 }
 
@@ -423,12 +421,7 @@ impl Forge for GitHubForge {
     }
 
     async fn answer_gate(&self, stage: &str, reply_to: &str, reply: &GateReply) -> Result<()> {
-        use atlas_promote_github::GateAnswer;
-        let answer = match reply.verdict {
-            Verdict::Allow => GateAnswer::Approved,
-            Verdict::Block => GateAnswer::Rejected,
-            Verdict::Wait { .. } => GateAnswer::Pending,
-        };
+        let answer = atlas_promote_github::GateAnswer::from(&reply.verdict);
         self.github.answer_protection_rule(stage, reply_to, answer, &reply.comment).await
     }
 

@@ -24,7 +24,7 @@ pub const SIGNATURE_HEADER: &str = "X-Atlas-Signature-256";
 pub fn notifications(tick: &Tick, link: Option<&str>) -> Vec<OutboxEntry> {
     let at = tick.at;
     let stamp = at.timestamp_millis();
-    let page = |sha: &str| link.map(|base| format!("{}/promotions/{sha}", base.trim_end_matches('/')));
+    let page = |sha: &str| page(link, sha);
     let mut out = Vec::new();
     for action in &tick.actions {
         match action {
@@ -83,6 +83,11 @@ pub fn notifications(tick: &Tick, link: Option<&str>) -> Vec<OutboxEntry> {
         ));
     }
     out
+}
+
+/// The candidate's page on the service at `link` (its public address), if it has one.
+pub(crate) fn page(link: Option<&str>, sha: &str) -> Option<String> {
+    link.map(|base| format!("{}/promotions/{sha}", base.trim_end_matches('/')))
 }
 
 /// A sink and the kinds of notification it takes.

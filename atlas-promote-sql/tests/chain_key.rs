@@ -7,7 +7,7 @@ mod common;
 use atlas_promote_core::audit::{AuditHead, ChainKey, chain_after};
 use atlas_promote_core::{AuditEntry, StateStore, Write};
 use atlas_promote_sql::{Error, OpenOptions, SqlStore};
-use common::TempDir;
+use common::{TempDir, entry};
 use serde_json::json;
 
 const SECRET: &[u8] = b"k3y-only-the-operator-holds";
@@ -18,16 +18,6 @@ fn key() -> ChainKey {
 
 fn keyed() -> OpenOptions {
     OpenOptions::new().with_chain_key(key())
-}
-
-fn entry(n: u32) -> AuditEntry {
-    AuditEntry {
-        at: "2026-05-05T09:12:00Z".parse().unwrap(),
-        actor: "engine".into(),
-        action: "deploy.triggered".into(),
-        subject: "9fceb02".into(),
-        message: format!("step {n}"),
-    }
 }
 
 /// A store keyed with [`key`], with five audit records and one document.

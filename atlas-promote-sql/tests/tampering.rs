@@ -4,20 +4,10 @@
 mod common;
 
 use atlas_promote_core::audit::BreakKind;
-use atlas_promote_core::{AuditEntry, StateStore, Write};
+use atlas_promote_core::{StateStore, Write};
 use atlas_promote_sql::{Error, OpenOptions, SqlStore};
-use common::TempDir;
+use common::{TempDir, entry};
 use serde_json::json;
-
-fn entry(n: u32) -> AuditEntry {
-    AuditEntry {
-        at: "2026-05-05T09:12:00Z".parse().unwrap(),
-        actor: "engine".into(),
-        action: "deploy.triggered".into(),
-        subject: "9fceb02".into(),
-        message: format!("step {n}"),
-    }
-}
 
 /// A store with five audit records and one document at version 3.
 async fn seeded(dir: &TempDir) -> SqlStore {

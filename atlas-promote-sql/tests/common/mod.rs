@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use atlas_promote_core::AuditEntry;
 use atlas_promote_sql::{OpenOptions, SqlStore};
 
 /// A directory removed when dropped.
@@ -67,4 +68,15 @@ pub async fn postgres(test: &str) -> Option<(SqlStore, String, String)> {
     let store =
         SqlStore::open_with(&url, OpenOptions::new().with_schema(&schema)).await.expect("open the PostgreSQL store");
     Some((store, url, schema))
+}
+
+/// The `n`th of a run of audit entries about one commit.
+pub fn entry(n: u32) -> AuditEntry {
+    AuditEntry {
+        at: "2026-05-05T09:12:00Z".parse().unwrap(),
+        actor: "engine".into(),
+        action: "deploy.triggered".into(),
+        subject: "9fceb02".into(),
+        message: format!("step {n}"),
+    }
 }
