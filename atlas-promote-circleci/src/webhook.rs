@@ -330,8 +330,8 @@ impl WebhookReceiver {
         if let Some((id, kind)) = lock(&self.seen).by_body(&digest) {
             return Ok(Delivery { id, kind, duplicate: true, notices: Vec::new() });
         }
-        let event: WebhookEvent =
-            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed { message: self.redact(&e.to_string()) })?;
+        let event: WebhookEvent = serde_json::from_slice(body)
+            .map_err(|e| WebhookError::Malformed { message: self.redact(&e.to_string()) })?;
         if lock(&self.seen).ids.contains(&event.id) {
             return Ok(Delivery { id: event.id, kind: event.kind, duplicate: true, notices: Vec::new() });
         }

@@ -181,7 +181,11 @@ impl wiremock::Respond for EchoHeaders {
         let message = format!("Bad request. Headers received:\n{headers}Token {token} is not valid here.");
         // The documented error shape, `{"message": …}`; the 200 puts the echo
         // where a pipeline's id belongs (serde quotes what it could not read).
-        let body = if self.0 == 200 { json!({ "id": { "echo": message }, "message": message }) } else { json!({ "message": message }) };
+        let body = if self.0 == 200 {
+            json!({ "id": { "echo": message }, "message": message })
+        } else {
+            json!({ "message": message })
+        };
         ResponseTemplate::new(self.0).set_body_json(body)
     }
 }
@@ -202,7 +206,8 @@ async fn secrets_never_come_back_through_an_error() {
         circleci.approvals("prod", "9fceb02").await.unwrap_err(),
         circleci.trigger(&deploy_request("9fceb02", "prod")).await.unwrap_err(),
     ];
-    let quoting = with(&fixture(WORKFLOW_COMPLETED), json!({ "workflow": format!("secret {SECRET}, Authorization: {TOKEN}") }));
+    let quoting =
+        with(&fixture(WORKFLOW_COMPLETED), json!({ "workflow": format!("secret {SECRET}, Authorization: {TOKEN}") }));
     let body = serde_json::to_vec(&quoting).unwrap();
     let malformed = receiver.receive(Some(&sign(SECRET, &body)), &body).await.unwrap_err();
     assert!(matches!(malformed, WebhookError::Malformed { .. }), "{malformed:?}");

@@ -220,7 +220,8 @@ fn redact_credential_headers(text: &str) -> String {
     {
         let name_end = at + len;
         let rest = &text[name_end..];
-        let separator = rest.find(|c: char| !matches!(c, '"' | '\'' | '\\' | ' ' | '\t' | ':' | '=')).unwrap_or(rest.len());
+        let separator =
+            rest.find(|c: char| !matches!(c, '"' | '\'' | '\\' | ' ' | '\t' | ':' | '=')).unwrap_or(rest.len());
         from = name_end + separator;
         if !rest[..separator].contains([':', '=']) {
             continue;
@@ -272,8 +273,14 @@ mod tests {
             // Plain text, as an echo server or a proxy's error page prints headers.
             (format!("Authorization: Bearer {token}\r\nAccept: */*"), "Authorization: [redacted]\r\nAccept: */*"),
             // JSON, any case, spaces around the colon, escaped quotes in a nested document.
-            (format!(r#"{{"AUTHORIZATION" : "token {token}", "a": 1}}"#), r#"{"AUTHORIZATION" : "[redacted]", "a": 1}"#),
-            (format!(r#"{{"message":"{{\"circle-token\":\"{token}\"}}"}}"#), r#"{"message":"{\"circle-token\":\"[redacted]\"}"}"#),
+            (
+                format!(r#"{{"AUTHORIZATION" : "token {token}", "a": 1}}"#),
+                r#"{"AUTHORIZATION" : "[redacted]", "a": 1}"#,
+            ),
+            (
+                format!(r#"{{"message":"{{\"circle-token\":\"{token}\"}}"}}"#),
+                r#"{"message":"{\"circle-token\":\"[redacted]\"}"}"#,
+            ),
             // A query string and Go's printed header map.
             (format!("GET /x?circle-token={token}&a=1"), "GET /x?circle-token=[redacted]&a=1"),
             (format!("map[Proxy-Authorization:[Basic {token}]]"), "map[Proxy-Authorization:[redacted]]]"),

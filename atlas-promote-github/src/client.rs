@@ -359,11 +359,10 @@ impl Client {
                     token: String,
                     expires_at: DateTime<Utc>,
                 }
-                let fresh: InstallationToken =
-                    serde_json::from_slice(&bytes).map_err(|e| GhError::Decode {
-                        url: key,
-                        message: atlas_promote_core::redact_secrets(&e.to_string(), [jwt.expose_secret()]),
-                    })?;
+                let fresh: InstallationToken = serde_json::from_slice(&bytes).map_err(|e| GhError::Decode {
+                    url: key,
+                    message: atlas_promote_core::redact_secrets(&e.to_string(), [jwt.expose_secret()]),
+                })?;
                 let token = SecretString::from(fresh.token);
                 *guard = Some((token.clone(), fresh.expires_at));
                 Ok(token)
