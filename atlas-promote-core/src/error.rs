@@ -227,9 +227,7 @@ fn redact_credential_headers(text: &str) -> String {
             continue;
         }
         let value = &text[from..];
-        let value_len = value
-            .find(|c: char| matches!(c, '"' | '\'' | '\\' | '\r' | '\n' | ',' | ';' | '&' | '}' | ']' | '<'))
-            .unwrap_or(value.len());
+        let value_len = value.find(['"', '\'', '\\', '\r', '\n', ',', ';', '&', '}', ']', '<']).unwrap_or(value.len());
         if value_len == 0 {
             continue;
         }
