@@ -59,7 +59,7 @@ impl Client {
     /// `text` with the token and any credential header's value redacted: a
     /// server or proxy may echo the request's headers into what it answers.
     pub(crate) fn redact(&self, text: &str) -> String {
-        atlas_promote_core::redact_secrets(text, [self.token.expose_secret()])
+        atlas_promote_core::Error::redact_secrets(text, [self.token.expose_secret()])
     }
 
     /// [`decode`], with the token redacted from the error's message and snippet.

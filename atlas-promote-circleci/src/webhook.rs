@@ -343,7 +343,10 @@ impl WebhookReceiver {
     /// `text` with the signing secret, the API token and any credential
     /// header's value redacted (serde quotes the payload's strings).
     fn redact(&self, text: &str) -> String {
-        self.circleci.inner.client.redact(&atlas_promote_core::redact_secrets(text, [self.secret.expose_secret()]))
+        self.circleci
+            .inner
+            .client
+            .redact(&atlas_promote_core::Error::redact_secrets(text, [self.secret.expose_secret()]))
     }
 
     async fn notices(&self, event: &WebhookEvent) -> CoreResult<Vec<Notice>> {

@@ -142,6 +142,38 @@ impl Error {
     ) -> Self {
         Self::Backend { backend: backend.into(), operation: operation.into(), temporary, source: source.into() }
     }
+
+    /// `text` with every one of `secrets` and the value of every credential
+    /// header (`Authorization`, `Proxy-Authorization`, `Circle-Token`, in any
+    /// case) replaced by `[redacted]`.
+    ///
+    /// A server, or a proxy before it, may echo the request's headers into an
+    /// error body, and an adapter's error carries that body's message: run every
+    /// text an error keeps from an answer through this, with the adapter's own
+    /// token and webhook secret. A header's value is taken to run from after its
+    /// `:` or `=` to the next quote, line end, `,`, `;`, `&`, `}`, `]` or `<`,
+    /// so it is found in plain text, JSON, query strings and Go's printed maps
+    /// alike; an empty secret is ignored.
+    ///
+    /// ```
+    /// use atlas_promote_core::Error;
+    ///
+    /// let echo = r#"{"message": "bad request", "headers": {"Authorization": "Bearer ghp_x1"}} key=k3y"#;
+    /// assert_eq!(
+    ///     Error::redact_secrets(echo, ["k3y"]),
+    ///     r#"{"message": "bad request", "headers": {"Authorization": "[redacted]"}} key=[redacted]"#,
+    /// );
+    /// assert_eq!(Error::redact_secrets("Circle-Token: c1\nok", []), "Circle-Token: [redacted]\nok");
+    /// ```
+    pub fn redact_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
+        let mut text = redact_credential_headers(text);
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            if text.contains(secret) {
+                text = text.replace(secret, REDACTED);
+            }
+        }
+        text
+    }
 }
 
 /// An error's message, followed by its innermost cause when the message
@@ -178,38 +210,6 @@ const REDACTED: &str = "[redacted]";
 /// Request headers whose value is a credential wherever it shows.
 const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "circle-token"];
 
-/// `text` with every one of `secrets` and the value of every credential
-/// header (`Authorization`, `Proxy-Authorization`, `Circle-Token`, in any
-/// case) replaced by `[redacted]`.
-///
-/// A server, or a proxy before it, may echo the request's headers into an
-/// error body, and an adapter's error carries that body's message: run every
-/// text an error keeps from an answer through this, with the adapter's own
-/// token and webhook secret. A header's value is taken to run from after its
-/// `:` or `=` to the next quote, line end, `,`, `;`, `&`, `}`, `]` or `<`,
-/// so it is found in plain text, JSON, query strings and Go's printed maps
-/// alike; an empty secret is ignored.
-///
-/// ```
-/// use atlas_promote_core::redact_secrets;
-///
-/// let echo = r#"{"message": "bad request", "headers": {"Authorization": "Bearer ghp_x1"}} key=k3y"#;
-/// assert_eq!(
-///     redact_secrets(echo, ["k3y"]),
-///     r#"{"message": "bad request", "headers": {"Authorization": "[redacted]"}} key=[redacted]"#,
-/// );
-/// assert_eq!(redact_secrets("Circle-Token: c1\nok", []), "Circle-Token: [redacted]\nok");
-/// ```
-pub fn redact_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
-    let mut text = redact_credential_headers(text);
-    for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
-        if text.contains(secret) {
-            text = text.replace(secret, REDACTED);
-        }
-    }
-    text
-}
-
 fn redact_credential_headers(text: &str) -> String {
     // ASCII lower-casing keeps every byte where it was: offsets carry over.
     let lower = text.to_ascii_lowercase();
@@ -242,7 +242,7 @@ fn redact_credential_headers(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{redact_secrets, with_innermost_cause};
+    use super::{Error, with_innermost_cause};
 
     #[derive(Debug, thiserror::Error)]
     #[error("{0}")]
@@ -286,14 +286,14 @@ mod tests {
             (format!("echo {token} echo {token}"), "echo [redacted] echo [redacted]"),
         ];
         for (text, want) in cases {
-            assert_eq!(redact_secrets(&text, [token]), want, "{text}");
+            assert_eq!(Error::redact_secrets(&text, [token]), want, "{text}");
         }
     }
 
     #[test]
     fn words_that_only_name_a_credential_are_kept() {
         for text in ["Requires authorization.", r#"{"authorization_url": "https://x"}"#, "circle-token-id: 7", ""] {
-            assert_eq!(redact_secrets(text, [""]), text);
+            assert_eq!(Error::redact_secrets(text, [""]), text);
         }
     }
 }

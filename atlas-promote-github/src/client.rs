@@ -145,7 +145,7 @@ impl Response {
     /// `text`, taken from this answer, with the request's token and any
     /// credential header's value redacted.
     pub(crate) fn redact(&self, text: &str) -> String {
-        atlas_promote_core::redact_secrets(text, [self.token.expose_secret()])
+        atlas_promote_core::Error::redact_secrets(text, [self.token.expose_secret()])
     }
 
     pub(crate) fn next_page(&self) -> Option<String> {
@@ -361,7 +361,7 @@ impl Client {
                 }
                 let fresh: InstallationToken = serde_json::from_slice(&bytes).map_err(|e| GhError::Decode {
                     url: key,
-                    message: atlas_promote_core::redact_secrets(&e.to_string(), [jwt.expose_secret()]),
+                    message: atlas_promote_core::Error::redact_secrets(&e.to_string(), [jwt.expose_secret()]),
                 })?;
                 let token = SecretString::from(fresh.token);
                 *guard = Some((token.clone(), fresh.expires_at));

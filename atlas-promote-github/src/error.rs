@@ -126,7 +126,7 @@ pub(crate) fn parse_error(
     body: &[u8],
     token: &str,
 ) -> GhError {
-    let body = atlas_promote_core::redact_secrets(&String::from_utf8_lossy(body), [token]);
+    let body = atlas_promote_core::Error::redact_secrets(&String::from_utf8_lossy(body), [token]);
     let parsed = serde_json::from_str::<ApiErrorBody>(&body)
         .unwrap_or_else(|_| ApiErrorBody { message: body.chars().take(200).collect(), ..ApiErrorBody::default() });
     let accepted_permissions =

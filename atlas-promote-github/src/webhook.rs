@@ -156,7 +156,7 @@ impl WebhookReceiver {
         payload.and_then(|payload| self.parse(event, &payload)).map_err(|e| match e {
             Error::Invalid { what, message } => Error::Invalid {
                 what,
-                message: atlas_promote_core::redact_secrets(&message, [self.secret.expose_secret()]),
+                message: atlas_promote_core::Error::redact_secrets(&message, [self.secret.expose_secret()]),
             },
             other => other,
         })
