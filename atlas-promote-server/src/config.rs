@@ -48,6 +48,9 @@ pub struct Config {
     /// Limits of the HTTP intake.
     #[serde(default)]
     pub http: HttpLimits,
+    /// The operator API and status page.
+    #[serde(default)]
+    pub api: ApiConfig,
     /// Who may act through the operator API.
     #[serde(default, rename = "operator")]
     pub operators: Vec<Operator>,
@@ -181,6 +184,17 @@ impl Default for HttpLimits {
             body_timeout_secs: default_timeout(),
         }
     }
+}
+
+/// The `[api]` section.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ApiConfig {
+    /// Whether reading the API and the status page needs an operator's
+    /// token: `open` (the default) or `token`. Writes always need one.
+    #[serde(default)]
+    pub reads: crate::auth::ReadAccess,
 }
 
 /// An `[[operator]]`: a person and the SHA-256 of their bearer token.

@@ -33,6 +33,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/webhooks/{source}", post(webhook))
+        .merge(crate::operator::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such page") })
         .with_state(shared)
 }

@@ -26,23 +26,29 @@
 //! the engine also polls its backends).
 #![forbid(unsafe_code)]
 
+pub mod auth;
 pub mod config;
 pub mod forge;
 mod http;
 pub mod intake;
 pub mod metrics;
 pub mod notify;
+mod operator;
 mod start;
+mod views;
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use atlas_promote_core::{ClaimOutbox, Commit, Promoter, Result, StateStore, Tick, Verdict};
+use atlas_promote_core::{
+    ClaimOutbox, Commit, Directory, Promoter, Result, StateStore, StaticDirectory, Tick, Verdict,
+};
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+pub use auth::{Operators, ReadAccess};
 pub use config::{Config, ConfigError};
 pub use forge::{Forge, GitHubForge};
 pub use intake::{Received, Rejection, WebhookSource, Work};
@@ -71,6 +77,9 @@ pub(crate) struct Shared {
     nudge: Notify,
     accepting: AtomicBool,
     recent: Mutex<HashSet<String>>,
+    operators: Operators,
+    directory: Arc<dyn Directory>,
+    audit: tokio::sync::Mutex<views::AuditCache>,
 }
 
 impl Shared {
@@ -91,9 +100,25 @@ pub struct ServerBuilder {
     limits: config::HttpLimits,
     public_url: Option<String>,
     idle: Duration,
+    operators: Operators,
+    directory: Option<Arc<dyn Directory>>,
 }
 
 impl ServerBuilder {
+    /// The people who may act through the operator API, and whether reads
+    /// need a token (default: nobody may write; reads are open).
+    pub fn with_operators(mut self, operators: Operators) -> Self {
+        self.operators = operators;
+        self
+    }
+
+    /// Where the operator API reads an operator's roles (for overrides);
+    /// default: the policy's `[directory]`. Give the engine's own.
+    pub fn with_directory(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
     /// Take deliveries from `source` at `/webhooks/{name}`.
     pub fn with_source(mut self, source: Arc<dyn WebhookSource>) -> Self {
         self.sources.push(source);
@@ -134,6 +159,8 @@ impl ServerBuilder {
     /// The server.
     pub fn build(self) -> Server {
         let store = Arc::clone(self.promoter.store());
+        let directory =
+            self.directory.unwrap_or_else(|| Arc::new(StaticDirectory::from_policy(self.promoter.policy())));
         Server {
             shared: Arc::new(Shared {
                 promoter: self.promoter,
@@ -149,6 +176,9 @@ impl ServerBuilder {
                 nudge: Notify::new(),
                 accepting: AtomicBool::new(true),
                 recent: Mutex::new(HashSet::new()),
+                operators: self.operators,
+                directory,
+                audit: tokio::sync::Mutex::default(),
             }),
         }
     }
@@ -183,6 +213,8 @@ impl Server {
             limits: config::HttpLimits::default(),
             public_url: None,
             idle: Duration::from_secs(300),
+            operators: Operators::default(),
+            directory: None,
         }
     }
 
@@ -196,8 +228,9 @@ impl Server {
         &self.shared.metrics
     }
 
-    /// The routes (`/healthz`, `/readyz`, `/metrics`, `/webhooks/{source}`),
-    /// to serve or to mount in your own axum service.
+    /// The routes (`/healthz`, `/readyz`, `/metrics`, `/webhooks/{source}`,
+    /// the operator API under `/api/v1/`), to serve or to mount in your own
+    /// axum service.
     pub fn router(&self) -> axum::Router {
         http::router(Arc::clone(&self.shared))
     }

@@ -120,11 +120,16 @@ pub(crate) async fn builder_from_config(
         .with_ci(ci)
         .with_checks(Arc::new(AllChecks(checks)))
         .with_approvals(Arc::new(AllApprovals(approvals)))
-        .with_directory(directory)
+        .with_directory(Arc::clone(&directory))
         .with_source_control(source_control)
         .build()
         .map_err(|source| backend("backends", source))?;
-    let mut builder = Server::builder(promoter).with_limits(config.http.clone());
+    // Checked when the config was read: every hash is 64 hex digits.
+    let operators = crate::auth::Operators::from_config(&config.operators)
+        .map_err(|e| backend("operator", Error::Invalid { what: "operator".into(), message: e.to_string() }))?
+        .with_reads(config.api.reads);
+    let mut builder =
+        Server::builder(promoter).with_limits(config.http.clone()).with_operators(operators).with_directory(directory);
     if let Some(url) = &config.public_url {
         builder = builder.with_public_url(url);
     }
