@@ -1,6 +1,8 @@
 //! The engine always says when to wake it while something waits on time
 //! (issue 10, item 7).
 
+#![cfg(feature = "testkit")]
+
 use atlas_promote_core::testkit::Scenario;
 use atlas_promote_core::{Duration, Policy, Result, Verdict};
 
