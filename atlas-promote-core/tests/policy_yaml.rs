@@ -222,5 +222,5 @@ fn a_mistake_inside_a_flow_mapping_names_the_key_it_is_at() {
     let err = Policy::from_yaml_str(yaml, "policy.yaml").unwrap_err();
     // Then the mistake names that role, not the last field before the flow mapping
     assert_eq!(err.field.as_deref(), Some("stage[1].approvals.require.developer"), "{err}");
-    assert_eq!((err.line, err.column), (Some(4), Some(78)), "{err}");
+    assert_eq!((err.line, err.column), (Some(4), Some(76)), "{err}");
 }
