@@ -41,6 +41,11 @@ impl ApiError {
         Self { status, kind, message: message.into() }
     }
 
+    /// What went wrong, as a sentence.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
@@ -281,12 +286,11 @@ async fn audit(
 
 async fn holds(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Answer {
     reader(&shared, &headers)?;
-    let mut holds = Vec::new();
-    for stage in shared.promoter.policy().stages.iter().filter(|s| s.is_environment()) {
-        if let Some(hold) = shared.promoter.held(&stage.name).await? {
-            holds.push(json!({ "stage": stage.name, "by": hold.by, "reason": hold.reason, "at": hold.at }));
-        }
-    }
+    let holds: Vec<_> = views::holds(&shared)
+        .await?
+        .into_iter()
+        .map(|(stage, hold)| json!({ "stage": stage, "by": hold.by, "reason": hold.reason, "at": hold.at }))
+        .collect();
     Ok(ok(json!({ "holds": holds })))
 }
 
