@@ -377,11 +377,13 @@ impl CiProvider for CircleCi {
                 (operation, self.inner.client.post(operation, &path, Some(&body)).await?)
             }
         };
-        let created: PipelineCreation = match decode(&text) {
+        let client = &self.inner.client;
+        let created: PipelineCreation = match client.decode(&text) {
             Ok(created) => created,
             // 200 with a message: nothing was created (e.g. "[ci skip]").
             Err(_) if status == StatusCode::OK => {
                 let message = decode::<Message>(&text).map(|m| m.message).unwrap_or_else(|_| text.clone());
+                let message = client.redact(&message);
                 return Err(atlas_promote_core::Error::backend(
                     BACKEND,
                     operation,

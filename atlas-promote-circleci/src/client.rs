@@ -56,6 +56,22 @@ impl Client {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// `text` with the token and any credential header's value redacted: a
+    /// server or proxy may echo the request's headers into what it answers.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        atlas_promote_core::Error::redact_secrets(text, [self.token.expose_secret()])
+    }
+
+    /// [`decode`], with the token redacted from the error's message and snippet.
+    pub(crate) fn decode<T: DeserializeOwned>(&self, text: &str) -> Result<T, ApiError> {
+        decode(text).map_err(|e| match e {
+            ApiError::Decode { message, snippet } => {
+                ApiError::Decode { message: self.redact(&message), snippet: self.redact(&snippet) }
+            }
+            other => other,
+        })
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.settings.base_url.trim_end_matches('/'))
     }
@@ -93,7 +109,11 @@ impl Client {
         let headers = response.headers().clone();
         warn_deprecation(&headers, path);
         let text = response.text().await.map_err(|e| ApiError::Body(e.without_url()))?;
-        if status.is_success() { Ok((status, text)) } else { Err(parse_error(status, &headers, &text, Utc::now())) }
+        if status.is_success() {
+            Ok((status, text))
+        } else {
+            Err(parse_error(status, &headers, &self.redact(&text), Utc::now()))
+        }
     }
 
     /// A GET, retried with backoff on 5xx, 408, 429 (honouring `Retry-After`) and timeouts.
@@ -125,7 +145,7 @@ impl Client {
         let span = tracing::debug_span!("circleci", operation, path);
         async {
             let text = self.get_text(path, query).await.map_err(|e| e.into_core(operation))?;
-            decode(&text).map_err(|e| e.into_core(operation))
+            self.decode(&text).map_err(|e| e.into_core(operation))
         }
         .instrument(span)
         .await

@@ -330,14 +330,23 @@ impl WebhookReceiver {
         if let Some((id, kind)) = lock(&self.seen).by_body(&digest) {
             return Ok(Delivery { id, kind, duplicate: true, notices: Vec::new() });
         }
-        let event: WebhookEvent =
-            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed { message: e.to_string() })?;
+        let event: WebhookEvent = serde_json::from_slice(body)
+            .map_err(|e| WebhookError::Malformed { message: self.redact(&e.to_string()) })?;
         if lock(&self.seen).ids.contains(&event.id) {
             return Ok(Delivery { id: event.id, kind: event.kind, duplicate: true, notices: Vec::new() });
         }
         let notices = self.notices(&event).await?;
         lock(&self.seen).insert(&event.id, &event.kind, digest);
         Ok(Delivery { id: event.id, kind: event.kind, duplicate: false, notices })
+    }
+
+    /// `text` with the signing secret, the API token and any credential
+    /// header's value redacted (serde quotes the payload's strings).
+    fn redact(&self, text: &str) -> String {
+        self.circleci
+            .inner
+            .client
+            .redact(&atlas_promote_core::Error::redact_secrets(text, [self.secret.expose_secret()]))
     }
 
     async fn notices(&self, event: &WebhookEvent) -> CoreResult<Vec<Notice>> {

@@ -164,3 +164,61 @@ async fn a_replayed_delivery_is_acted_on_once() {
     let err = receiver.receive(Some(&signature), &changed).await.unwrap_err();
     assert!(matches!(err, WebhookError::InvalidSignature), "{err:?}");
 }
+
+/// A server (or proxy) that echoes the request's headers, and the token
+/// alone, into its answer: an error for `status`, else a 200 that is no
+/// payload this crate reads.
+struct EchoHeaders(u16);
+
+impl wiremock::Respond for EchoHeaders {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let headers: String = request
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {}\n", value.to_str().unwrap_or_default()))
+            .collect();
+        let token = request.headers.get("circle-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let message = format!("Bad request. Headers received:\n{headers}Token {token} is not valid here.");
+        // The documented error shape, `{"message": …}`; the 200 puts the echo
+        // where a pipeline's id belongs (serde quotes what it could not read).
+        let body = if self.0 == 200 {
+            json!({ "id": { "echo": message }, "message": message })
+        } else {
+            json!({ "message": message })
+        };
+        ResponseTemplate::new(self.0).set_body_json(body)
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_come_back_through_an_error() {
+    // Given a CircleCI whose every read answers 400 echoing the request's
+    // headers, and whose pipeline trigger answers 200 with the echo
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(EchoHeaders(200)).mount(&server).await;
+    Mock::given(method("GET")).respond_with(EchoHeaders(400)).mount(&server).await;
+    let circleci = backend(&server);
+    let receiver = circleci.webhook_receiver(SECRET);
+
+    // When it is read, triggered, and sent a signed delivery that quotes the secret
+    let errors = [
+        circleci.status(&RunId("5034460f-c7c4-4c43-9457-de07e2029e7b".into())).await.unwrap_err(),
+        circleci.approvals("prod", "9fceb02").await.unwrap_err(),
+        circleci.trigger(&deploy_request("9fceb02", "prod")).await.unwrap_err(),
+    ];
+    let quoting =
+        with(&fixture(WORKFLOW_COMPLETED), json!({ "workflow": format!("secret {SECRET}, Authorization: {TOKEN}") }));
+    let body = serde_json::to_vec(&quoting).unwrap();
+    let malformed = receiver.receive(Some(&sign(SECRET, &body)), &body).await.unwrap_err();
+    assert!(matches!(malformed, WebhookError::Malformed { .. }), "{malformed:?}");
+
+    // Then every error says what the server answered, with the secrets redacted
+    for text in errors.iter().map(|e| shown(e)) {
+        assert!(text.contains("Headers received") && text.contains("circle-token: [redacted]"), "{text}");
+        assert!(text.contains("Token [redacted] is not valid"), "{text}");
+        assert!(!text.contains(TOKEN), "the token came back:\n{text}");
+    }
+    let text = shown(&malformed);
+    assert!(text.contains("secret [redacted], Authorization: [redacted]"), "{text}");
+    assert!(!text.contains(SECRET) && !text.contains(TOKEN), "a secret came back:\n{text}");
+}

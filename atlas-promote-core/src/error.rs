@@ -142,6 +142,38 @@ impl Error {
     ) -> Self {
         Self::Backend { backend: backend.into(), operation: operation.into(), temporary, source: source.into() }
     }
+
+    /// `text` with every one of `secrets` and the value of every credential
+    /// header (`Authorization`, `Proxy-Authorization`, `Circle-Token`, in any
+    /// case) replaced by `[redacted]`.
+    ///
+    /// A server, or a proxy before it, may echo the request's headers into an
+    /// error body, and an adapter's error carries that body's message: run every
+    /// text an error keeps from an answer through this, with the adapter's own
+    /// token and webhook secret. A header's value is taken to run from after its
+    /// `:` or `=` to the next quote, line end, `,`, `;`, `&`, `}`, `]` or `<`,
+    /// so it is found in plain text, JSON, query strings and Go's printed maps
+    /// alike; an empty secret is ignored.
+    ///
+    /// ```
+    /// use atlas_promote_core::Error;
+    ///
+    /// let echo = r#"{"message": "bad request", "headers": {"Authorization": "Bearer ghp_x1"}} key=k3y"#;
+    /// assert_eq!(
+    ///     Error::redact_secrets(echo, ["k3y"]),
+    ///     r#"{"message": "bad request", "headers": {"Authorization": "[redacted]"}} key=[redacted]"#,
+    /// );
+    /// assert_eq!(Error::redact_secrets("Circle-Token: c1\nok", []), "Circle-Token: [redacted]\nok");
+    /// ```
+    pub fn redact_secrets<'a>(text: &str, secrets: impl IntoIterator<Item = &'a str>) -> String {
+        let mut text = redact_credential_headers(text);
+        for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+            if text.contains(secret) {
+                text = text.replace(secret, REDACTED);
+            }
+        }
+        text
+    }
 }
 
 /// An error's message, followed by its innermost cause when the message
@@ -172,9 +204,45 @@ pub fn with_innermost_cause(error: &(dyn std::error::Error + 'static)) -> String
     text
 }
 
+/// What a redacted secret reads as.
+const REDACTED: &str = "[redacted]";
+
+/// Request headers whose value is a credential wherever it shows.
+const CREDENTIAL_HEADERS: [&str; 2] = ["authorization", "circle-token"];
+
+fn redact_credential_headers(text: &str) -> String {
+    // ASCII lower-casing keeps every byte where it was: offsets carry over.
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let (mut copied, mut from) = (0, 0);
+    while let Some((at, len)) =
+        CREDENTIAL_HEADERS.iter().filter_map(|name| lower[from..].find(name).map(|i| (from + i, name.len()))).min()
+    {
+        let name_end = at + len;
+        let rest = &text[name_end..];
+        let separator =
+            rest.find(|c: char| !matches!(c, '"' | '\'' | '\\' | ' ' | '\t' | ':' | '=')).unwrap_or(rest.len());
+        from = name_end + separator;
+        if !rest[..separator].contains([':', '=']) {
+            continue;
+        }
+        let value = &text[from..];
+        let value_len = value.find(['"', '\'', '\\', '\r', '\n', ',', ';', '&', '}', ']', '<']).unwrap_or(value.len());
+        if value_len == 0 {
+            continue;
+        }
+        out.push_str(&text[copied..from]);
+        out.push_str(REDACTED);
+        from += value_len;
+        copied = from;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::with_innermost_cause;
+    use super::{Error, with_innermost_cause};
 
     #[derive(Debug, thiserror::Error)]
     #[error("{0}")]
@@ -194,5 +262,38 @@ mod tests {
         assert_eq!(with_innermost_cause(&chain(&["sending: timed out", "timed out"])), "sending: timed out");
         assert_eq!(with_innermost_cause(&chain(&["sending", ""])), "sending");
         assert_eq!(with_innermost_cause(&chain(&["alone"])), "alone");
+    }
+
+    #[test]
+    fn secrets_and_credential_header_values_are_redacted_wherever_they_show() {
+        let token = "ghp_16C7e42F292c6912E7710c838347Ae178B4a";
+        let cases = [
+            // Plain text, as an echo server or a proxy's error page prints headers.
+            (format!("Authorization: Bearer {token}\r\nAccept: */*"), "Authorization: [redacted]\r\nAccept: */*"),
+            // JSON, any case, spaces around the colon, escaped quotes in a nested document.
+            (
+                format!(r#"{{"AUTHORIZATION" : "token {token}", "a": 1}}"#),
+                r#"{"AUTHORIZATION" : "[redacted]", "a": 1}"#,
+            ),
+            (
+                format!(r#"{{"message":"{{\"circle-token\":\"{token}\"}}"}}"#),
+                r#"{"message":"{\"circle-token\":\"[redacted]\"}"}"#,
+            ),
+            // A query string and Go's printed header map.
+            (format!("GET /x?circle-token={token}&a=1"), "GET /x?circle-token=[redacted]&a=1"),
+            (format!("map[Proxy-Authorization:[Basic {token}]]"), "map[Proxy-Authorization:[redacted]]]"),
+            // The secret itself, wherever it is.
+            (format!("echo {token} echo {token}"), "echo [redacted] echo [redacted]"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Error::redact_secrets(&text, [token]), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn words_that_only_name_a_credential_are_kept() {
+        for text in ["Requires authorization.", r#"{"authorization_url": "https://x"}"#, "circle-token-id: 7", ""] {
+            assert_eq!(Error::redact_secrets(text, [""]), text);
+        }
     }
 }

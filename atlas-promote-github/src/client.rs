@@ -128,11 +128,24 @@ pub(crate) struct Response {
     pub(crate) headers: HeaderMap,
     pub(crate) body: Arc<[u8]>,
     pub(crate) url: String,
+    /// The token the request carried, to redact from what the body says.
+    pub(crate) token: SecretString,
 }
 
 impl Response {
     pub(crate) fn json<T: DeserializeOwned>(&self) -> Result<T, GhError> {
-        serde_json::from_slice(&self.body).map_err(|source| GhError::Decode { url: self.url.clone(), source })
+        serde_json::from_slice(&self.body).map_err(|e| self.decode_error(&e))
+    }
+
+    /// A [`GhError::Decode`] of this answer, redacted.
+    pub(crate) fn decode_error(&self, error: &serde_json::Error) -> GhError {
+        GhError::Decode { url: self.url.clone(), message: self.redact(&error.to_string()) }
+    }
+
+    /// `text`, taken from this answer, with the request's token and any
+    /// credential header's value redacted.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        atlas_promote_core::Error::redact_secrets(text, [self.token.expose_secret()])
     }
 
     pub(crate) fn next_page(&self) -> Option<String> {
@@ -253,8 +266,7 @@ impl Client {
                         .get_mut(field)
                         .map(serde_json::Value::take)
                         .unwrap_or(serde_json::Value::Array(Vec::new()));
-                    serde_json::from_value(list)
-                        .map_err(|source| GhError::Decode { url: response.url.clone(), source })?
+                    serde_json::from_value(list).map_err(|e| response.decode_error(&e))?
                 }
             };
             items.extend(page);
@@ -339,15 +351,18 @@ impl Client {
                 let headers = response.headers().clone();
                 let bytes = response.bytes().await.map_err(|source| GhError::Transport { url: key.clone(), source })?;
                 if !status.is_success() {
-                    return Err(GhError::AppAuth(parse_error(&key, status.as_u16(), &headers, &bytes).to_string()));
+                    let error = parse_error(&key, status.as_u16(), &headers, &bytes, jwt.expose_secret());
+                    return Err(GhError::AppAuth(error.to_string()));
                 }
                 #[derive(serde::Deserialize)]
                 struct InstallationToken {
                     token: String,
                     expires_at: DateTime<Utc>,
                 }
-                let fresh: InstallationToken =
-                    serde_json::from_slice(&bytes).map_err(|source| GhError::Decode { url: key, source })?;
+                let fresh: InstallationToken = serde_json::from_slice(&bytes).map_err(|e| GhError::Decode {
+                    url: key,
+                    message: atlas_promote_core::Error::redact_secrets(&e.to_string(), [jwt.expose_secret()]),
+                })?;
                 let token = SecretString::from(fresh.token);
                 *guard = Some((token.clone(), fresh.expires_at));
                 Ok(token)
@@ -435,7 +450,7 @@ impl Client {
                     if let Some(link) = entry.link {
                         headers.insert(LINK, link);
                     }
-                    return Ok(Response { status: StatusCode::OK, headers, body: entry.body, url: key });
+                    return Ok(Response { status: StatusCode::OK, headers, body: entry.body, url: key, token });
                 }
                 return Err(GhError::Unexpected {
                     url: key,
@@ -451,10 +466,10 @@ impl Client {
                         CachedResponse { etag: etag.clone(), body: body.clone(), link: headers.get(LINK).cloned() },
                     );
                 }
-                return Ok(Response { status, headers, body, url: key });
+                return Ok(Response { status, headers, body, url: key, token });
             }
 
-            let error = parse_error(&key, status.as_u16(), &headers, &bytes);
+            let error = parse_error(&key, status.as_u16(), &headers, &bytes, token.expose_secret());
             if let Some(wait) = self.rate_limit_wait(status, &headers, &error, secondary_waits, &key)? {
                 if attempt >= self.retry.max_retries {
                     return Err(error);

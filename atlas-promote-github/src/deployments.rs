@@ -57,6 +57,7 @@ impl GitHub {
                 .ok()
                 .and_then(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
                 .unwrap_or_default();
+            let message = response.redact(&message);
             return Err(GhError::Unexpected { url: response.url.clone(), status: 202, message }.into_core(op, what));
         }
         response.json().map_err(|e| e.into_core(op, what))

@@ -31,13 +31,10 @@ pub(crate) enum GhError {
     /// A secondary rate limit asked us to wait longer than we are willing to.
     #[error("secondary rate limit: retry after {retry_after:?} ({url})")]
     SecondaryRateLimited { url: String, retry_after: Duration },
-    /// A 2xx answer whose body is not what the API documents.
-    #[error("unexpected body from {url}: {source}")]
-    Decode {
-        url: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    /// A 2xx answer whose body is not what the API documents. `message` is
+    /// serde's, redacted (it quotes the body's strings).
+    #[error("unexpected body from {url}: {message}")]
+    Decode { url: String, message: String },
     /// A status the operation does not expect (e.g. 202 where 201 was documented).
     #[error("unexpected {status} from {url}: {message}")]
     Unexpected { url: String, status: u16, message: String },
@@ -119,12 +116,19 @@ impl fmt::Display for ApiErrorBody {
 
 /// Turn an error answer into a [`GhError::Api`]. A body that is not GitHub's
 /// error shape (an HTML page from a proxy, an empty body) keeps its first
-/// 200 characters as the message.
-pub(crate) fn parse_error(url: &str, status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> GhError {
-    let parsed = serde_json::from_slice::<ApiErrorBody>(body).unwrap_or_else(|_| ApiErrorBody {
-        message: String::from_utf8_lossy(body).chars().take(200).collect(),
-        ..ApiErrorBody::default()
-    });
+/// 200 characters as the message. `token` (the one the request carried) and
+/// any credential header's value are redacted from the body first: a server
+/// or proxy may echo the request's headers.
+pub(crate) fn parse_error(
+    url: &str,
+    status: u16,
+    headers: &reqwest::header::HeaderMap,
+    body: &[u8],
+    token: &str,
+) -> GhError {
+    let body = atlas_promote_core::Error::redact_secrets(&String::from_utf8_lossy(body), [token]);
+    let parsed = serde_json::from_str::<ApiErrorBody>(&body)
+        .unwrap_or_else(|_| ApiErrorBody { message: body.chars().take(200).collect(), ..ApiErrorBody::default() });
     let accepted_permissions =
         headers.get("x-accepted-github-permissions").and_then(|v| v.to_str().ok()).map(str::to_owned);
     GhError::Api { url: url.to_owned(), status, body: parsed, accepted_permissions }
@@ -138,7 +142,7 @@ mod tests {
 
     #[test]
     fn parse_error_reads_message_errors_and_documentation_url() {
-        let e = parse_error("https://api.github.com/x", 422, &Default::default(), FIXTURE_422.as_bytes());
+        let e = parse_error("https://api.github.com/x", 422, &Default::default(), FIXTURE_422.as_bytes(), "");
         let GhError::Api { status, body, .. } = &e else { panic!("not an API error: {e:?}") };
         assert_eq!(*status, 422);
         assert_eq!(body.message, "Validation Failed");
@@ -154,16 +158,16 @@ mod tests {
 
     #[test]
     fn parse_error_tolerates_string_errors_and_non_json_bodies() {
-        let e = parse_error("u", 422, &Default::default(), br#"{"message":"x","errors":["plain"]}"#);
+        let e = parse_error("u", 422, &Default::default(), br#"{"message":"x","errors":["plain"]}"#, "");
         assert!(e.to_string().contains("x; plain"));
-        let e = parse_error("u", 502, &Default::default(), b"<html>bad gateway</html>");
+        let e = parse_error("u", 502, &Default::default(), b"<html>bad gateway</html>", "");
         assert!(e.to_string().contains("<html>bad gateway</html>"));
         assert!(e.is_temporary());
     }
 
     #[test]
     fn not_found_becomes_core_not_found() {
-        let e = parse_error("u", 404, &Default::default(), br#"{"message":"Not Found"}"#);
+        let e = parse_error("u", 404, &Default::default(), br#"{"message":"Not Found"}"#, "");
         let core = e.into_core("get run", || "workflow run 7".into());
         assert!(matches!(core, Error::NotFound { ref what, .. } if what == "workflow run 7"));
     }

@@ -92,6 +92,7 @@ pub fn fuzz_decode(data: &[u8]) {
         headers: headers.clone(),
         body: Arc::from(data),
         url: "https://api.github.com/fuzz".into(),
+        token: "fuzz-token".to_owned().into(),
     };
     let _ = response.next_page();
     let _ = server_date(&headers);
@@ -145,7 +146,7 @@ pub fn fuzz_decode(data: &[u8]) {
     let _ = decode::<Vec<DeploymentStatus>>(&response);
 
     for status in [401, 403, 404, 422, 429, 502] {
-        let error = parse_error(&response.url, status, &headers, data);
+        let error = parse_error(&response.url, status, &headers, data, "fuzz-token");
         let _ = (error.is_temporary(), error.status(), error.to_string());
         let _ = error.into_core("fuzz", || "fuzz".into()).to_string();
     }

@@ -148,9 +148,18 @@ impl WebhookReceiver {
     /// What a delivery whose signature the caller has already checked
     /// ([`verify`](Self::verify)) amounts to, with no deduplication: for a
     /// caller that records delivery ids itself (in the store's deliveries).
+    ///
+    /// An error's message never holds the webhook secret or a credential
+    /// header's value, even when the payload quotes them.
     pub fn interpret(&self, event: &str, body: &[u8]) -> Result<Delivery> {
-        let payload: Value = serde_json::from_slice(body).map_err(|e| malformed(event, e))?;
-        self.parse(event, &payload)
+        let payload = serde_json::from_slice::<Value>(body).map_err(|e| malformed(event, e));
+        payload.and_then(|payload| self.parse(event, &payload)).map_err(|e| match e {
+            Error::Invalid { what, message } => Error::Invalid {
+                what,
+                message: atlas_promote_core::Error::redact_secrets(&message, [self.secret.expose_secret()]),
+            },
+            other => other,
+        })
     }
 
     /// [`receive`](Self::receive) reading `X-GitHub-Event`, `X-GitHub-Delivery`

@@ -180,3 +180,82 @@ fn a_replayed_delivery_is_dropped_before_its_body_is_read() {
     let err = receiver.receive("workflow_run", "d-7", Some(&signature), &changed).unwrap_err();
     assert!(matches!(err, Error::Refused { .. }), "{err:?}");
 }
+
+/// A server (or proxy) that echoes the request's headers, and the bearer
+/// token alone, into its answers: GitHub's published 422 error with the echo
+/// as its message and in `errors[]`, or, for `ok`, a 200 whose body is the
+/// echo as a JSON string (no payload this crate reads; serde quotes it).
+struct EchoHeaders {
+    ok: bool,
+}
+
+impl wiremock::Respond for EchoHeaders {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let headers: String = request
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {}\n", value.to_str().unwrap_or_default()))
+            .collect();
+        let auth = request.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let token = auth.strip_prefix("Bearer ").unwrap_or_default();
+        let echo = format!("Headers received:\n{headers}Token {token} may not do this.");
+        if self.ok {
+            return ResponseTemplate::new(200).set_body_json(echo);
+        }
+        let mut body = fixture("error_422_validation_failed.json");
+        body["message"] = echo.clone().into();
+        body["errors"][0]["message"] = echo.into();
+        ResponseTemplate::new(422).set_body_json(body)
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_come_back_through_an_error() {
+    // Given a GitHub whose reads of a comparison answer 200 with an echo of
+    // the request's headers, and whose every other call answers 422 with it
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/99/access_tokens"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({
+            "token": INSTALLATION_TOKEN,
+            "expires_at": (Utc::now() + chrono::TimeDelta::hours(1)).to_rfc3339(),
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(wiremock::matchers::path_regex("/compare/"))
+        .respond_with(EchoHeaders { ok: true })
+        .mount(&server)
+        .await;
+    Mock::given(any()).respond_with(EchoHeaders { ok: false }).mount(&server).await;
+    let app = GitHubBuilder::new()
+        .with_app(1, raw("test_app_key.pem"), 99)
+        .with_repository(REPO)
+        .with_base_url(server.uri())
+        .with_retry(fast_retry());
+
+    // When it is read and written to, with a token and as an App
+    for (gh, token) in [(github(&server), TOKEN), (app.build().unwrap(), INSTALLATION_TOKEN)] {
+        let errors = [
+            gh.commit_statuses("abc").await.unwrap_err(),
+            gh.changed_files("a", "b").await.unwrap_err(),
+            gh.trigger(&deploy_request()).await.unwrap_err(),
+        ];
+        // Then every error says what the server answered, with the token redacted
+        for text in errors.iter().map(|e| shown(e)) {
+            assert!(text.contains("authorization: [redacted]"), "{text}");
+            assert!(text.contains("Token [redacted] may not"), "{text}");
+            assert!(!text.contains(token), "the token came back:\n{text}");
+        }
+    }
+
+    // And a signed delivery that quotes the webhook secret is refused without it
+    let receiver = WebhookReceiver::new(SECRET);
+    let mut quoting = fixture("webhook_workflow_run_completed.json");
+    quoting["workflow_run"] = format!("secret {SECRET}, Authorization: Bearer {TOKEN}").into();
+    let body = serde_json::to_vec(&quoting).unwrap();
+    let err = receiver.receive("workflow_run", "d-9", Some(&sign(SECRET, &body)), &body).unwrap_err();
+    let text = shown(&err);
+    assert!(text.contains("secret [redacted], Authorization: [redacted]"), "{text}");
+    assert!(!text.contains(SECRET) && !text.contains(TOKEN), "a secret came back:\n{text}");
+}
