@@ -6,9 +6,11 @@ use chrono::{DateTime, Utc};
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 use crate::exit::{EXIT_STATUS_HELP, EXIT_STATUS_SEE};
+use crate::operate;
 
 /// Trunk-based release policies as code: decide whether a candidate may move
-/// to the next stage, lint a policy, test it, compare two, print a built-in one.
+/// to the next stage, lint a policy, test it, compare two, print a built-in one;
+/// run the service, and operate a release through it.
 #[derive(Debug, Parser)]
 #[command(name = "atlas-promote", version, after_help = EXIT_STATUS_HELP)]
 pub(crate) struct Cli {
@@ -58,7 +60,90 @@ pub(crate) enum Command {
     /// Work with the service's config file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// What is live in each environment, what is on its way, and what
+    /// stands in the way of each active candidate (from a running service).
+    #[command(after_help = STATUS_HELP)]
+    Status(operate::StatusArgs),
+    /// The road ahead of a candidate: each gate still to pass and what it
+    /// needs, the next one as the live decision says it.
+    #[command(after_help = PLAN_HELP)]
+    Plan(operate::PlanArgs),
+    /// Approve (or reject, or withdraw) a candidate's entry into a stage, as
+    /// the operator whose token is in ATLAS_TOKEN.
+    #[command(after_help = APPROVE_HELP)]
+    Approve(operate::ApproveArgs),
+    /// Stop the line: nothing is promoted into the environment until `release`.
+    #[command(after_help = HOLD_HELP)]
+    Hold(operate::HoldArgs),
+    /// Lift a hold; a candidate it stopped moves on at once.
+    #[command(after_help = RELEASE_HELP)]
+    Release(operate::ReleaseArgs),
+    /// Let a candidate through its gate bypassing named blockers, with a
+    /// reason (only for roles the policy's `overrides` names).
+    #[command(after_help = OVERRIDE_HELP)]
+    Override(operate::OverrideArgs),
+    /// Take an environment back to its previous live commit.
+    #[command(after_help = ROLLBACK_HELP)]
+    Rollback(operate::RollbackArgs),
+    /// Retry a candidate's failed deploy.
+    #[command(after_help = RETRY_HELP)]
+    Retry(operate::RetryArgs),
+    /// The service's audit log: verify its hash chain, or print it.
+    #[command(subcommand)]
+    Audit(operate::AuditCommand),
 }
+
+const STATUS_HELP: &str = "\
+Examples:
+  ATLAS_TOKEN=… atlas-promote status --server https://atlas.example.com
+  atlas-promote status --format json | jq '.environments[] | {stage, live: .live.sha}'
+
+Exit status: see the table in `atlas-promote --help`.";
+
+const PLAN_HELP: &str = "\
+Examples:
+  atlas-promote plan 9fceb02          # exit 0 allowed, 3 waiting, 4 blocked
+  atlas-promote plan 9fceb02 --format json
+
+Exit status: see the table in `atlas-promote --help`.";
+
+const APPROVE_HELP: &str = "\
+Examples:
+  atlas-promote approve 9fceb02 --into prod --comment 'release notes checked'
+  atlas-promote approve 9fceb02 --into prod --reject --comment 'wait for the fix'
+  atlas-promote approve 9fceb02 --into prod --withdraw
+
+Exit status: see the table in `atlas-promote --help`.";
+
+const HOLD_HELP: &str = "\
+Example:
+  atlas-promote hold prod --reason 'incident 4711: nothing goes out'
+
+Exit status: see the table in `atlas-promote --help`.";
+
+const RELEASE_HELP: &str = "\
+Example:
+  atlas-promote release prod
+
+Exit status: see the table in `atlas-promote --help`.";
+
+const OVERRIDE_HELP: &str = "\
+Example:
+  atlas-promote override 9fceb02 --into prod --bypass window_closed --reason 'hotfix for incident 4711'
+
+Exit status: see the table in `atlas-promote --help`.";
+
+const ROLLBACK_HELP: &str = "\
+Example:
+  atlas-promote rollback prod --reason 'data-quality alerts since the deploy'
+
+Exit status: see the table in `atlas-promote --help`.";
+
+const RETRY_HELP: &str = "\
+Example:
+  atlas-promote retry 9fceb02
+
+Exit status: see the table in `atlas-promote --help`.";
 
 /// `config` subcommands.
 #[derive(Debug, Subcommand)]
@@ -112,6 +197,16 @@ impl Command {
             Self::Test(args) => args.format == TestFormat::Json,
             Self::Diff(args) => args.format == Format::Json,
             Self::Preset(_) | Self::Serve(_) | Self::Config(_) => false,
+            Self::Status(a) => a.server.format == Format::Json,
+            Self::Plan(a) => a.server.format == Format::Json,
+            Self::Approve(a) => a.server.format == Format::Json,
+            Self::Hold(a) => a.server.format == Format::Json,
+            Self::Release(a) => a.server.format == Format::Json,
+            Self::Override(a) => a.server.format == Format::Json,
+            Self::Rollback(a) => a.server.format == Format::Json,
+            Self::Retry(a) => a.server.format == Format::Json,
+            Self::Audit(operate::AuditCommand::Verify(a)) => a.server.format == Format::Json,
+            Self::Audit(operate::AuditCommand::Log(a)) => a.server.format == Format::Json,
         }
     }
 }
