@@ -5,8 +5,9 @@
 //! then validation checks the rules a shape cannot express (stage order,
 //! counts, globs, windows, freezes, …). Either step's mistake is reported as
 //! a [`PolicyError`] naming the file, the line and column, and the field.
-//! The parser stops at its first mistake; validation reports every one, in
-//! the order of the file ([`PolicyError::mistakes`]).
+//! Both steps report every mistake (a syntax error alone, since nothing
+//! after it can be read), in the order of the file
+//! ([`PolicyError::mistakes`]).
 
 use std::fmt;
 use std::path::Path;
@@ -23,7 +24,7 @@ mod yaml_file;
 
 pub(crate) use time::{instant, invalid_time_message, optional_instant, time_of_day};
 pub(crate) use tree::FieldPath;
-use tree::{Pos, SpanTree};
+use tree::{Pos, Shape, SpanTree};
 
 use serde::de::DeserializeOwned;
 
@@ -107,14 +108,15 @@ struct Located {
 impl Located {
     /// A parser's error at `pos`, named after the field written there.
     fn at(pos: Pos, message: &str, tree: &SpanTree) -> Self {
-        let missing = missing_field(message);
-        let path = match (tree.field_at(pos, missing.is_some()), missing) {
-            (Some(node), Some(field)) => node.path.key(field),
-            (Some(node), None) => node.path.clone(),
-            (None, Some(field)) => FieldPath::root().key(field),
-            (None, None) => FieldPath::root(),
+        // A missing field reported at the last key of its table (YAML) is
+        // pointed at where the table starts, as in TOML.
+        let pos = match tree.field_at(pos, missing_field(message).is_some()) {
+            Some(table) if missing_field(message).is_some() && table.shape == Shape::Table && table.value < pos => {
+                table.value
+            }
+            _ => pos,
         };
-        Self { pos, field: path.to_field(), message: message.to_owned() }
+        Self { pos, field: field_at(pos, message, tree).to_field(), message: message.to_owned() }
     }
 
     /// A parser's error about the document as a whole.
@@ -135,6 +137,18 @@ impl Located {
     }
 }
 
+/// The field a parser's error at `pos` is about: the field written there,
+/// or for a missing field, the table there followed by the field's name.
+fn field_at(pos: Pos, message: &str, tree: &SpanTree) -> FieldPath {
+    let missing = missing_field(message);
+    match (tree.field_at(pos, missing.is_some()), missing) {
+        (Some(node), Some(field)) => node.path.key(field),
+        (Some(node), None) => node.path.clone(),
+        (None, Some(field)) => FieldPath::root().key(field),
+        (None, None) => FieldPath::root(),
+    }
+}
+
 /// The field named by serde's "missing field `x`" message.
 fn missing_field(message: &str) -> Option<&str> {
     message.strip_prefix("missing field `")?.split('`').next()
@@ -145,7 +159,8 @@ fn missing_field(message: &str) -> Option<&str> {
 /// order they were found).
 ///
 /// Validation looks at the policy as the search for parse mistakes left it
-/// (each bad value replaced, each unknown field left out); its mistakes
+/// (each bad value replaced, each unknown field left out, each missing
+/// field supplied); its mistakes
 /// about fields the search touched are not reported, since they may be
 /// about the stand-in rather than what was written.
 fn read_policy<F: recover::Format>(text: &str, file: &str) -> Result<Policy, PolicyError> {
@@ -163,10 +178,15 @@ fn read_policy<F: recover::Format>(text: &str, file: &str) -> Result<Policy, Pol
         .collect();
     let parsed_cleanly = located.is_empty();
     if let Some(policy) = found.value {
+        let supplied = found.supplied.iter().filter_map(|&i| found.mistakes.get(i)).map(|(at, message)| match at {
+            Some(at) => field_at(index.pos(*at), message, &tree),
+            None => missing_field(message).map_or_else(FieldPath::root, |field| FieldPath::root().key(field)),
+        });
         let touched: Vec<FieldPath> = found
             .neutralized
             .iter()
             .filter_map(|range| tree.field_at(index.pos(range.start), false).map(|node| node.path.clone()))
+            .chain(supplied)
             .collect();
         for invalid in validate::validate(&policy) {
             if touched.iter().any(|t| t.is_related(&invalid.path)) {

@@ -119,3 +119,79 @@ stage:
     assert_eq!(fields[2], Some("stage[2].kind"), "{err}");
     assert_eq!(fields[4], Some("stage[2].approvals.require.product-owner"), "{err}");
 }
+
+/// A missing required field, then three more mistakes: each stage table
+/// lacks something or has something wrong.
+const MISSING_THEN_THREE: &str = r#"name = "missing"
+
+[[stage]]
+name = "trunk"
+
+[[stage]]
+name = "staging"
+kind = "environment"
+soak = "5x"
+
+[[stage]]
+kind = "environment"
+checks = [{ max_age = "1h" }]
+approvals = { require = { developer = 1 }, tll = "1h" }
+"#;
+
+#[test]
+fn a_missing_field_does_not_hide_the_mistakes_after_it() {
+    let err = Policy::from_toml_str(MISSING_THEN_THREE, "missing.toml").unwrap_err();
+    assert_eq!(
+        places(&err),
+        [
+            (Some(3), Some("stage[0].kind")),
+            (Some(9), Some("stage[1].soak")),
+            (Some(11), Some("stage[2].name")),
+            (Some(13), Some("stage[2].checks[0].name")),
+            (Some(14), Some("stage[2].approvals.tll")),
+        ],
+        "{err}"
+    );
+    let messages: Vec<&str> = err.mistakes().map(|m| m.message.as_str()).collect();
+    assert!(messages[0].contains("missing field `kind`"), "{err}");
+    assert!(messages[2].contains("missing field `name`"), "{err}");
+    assert!(messages[3].contains("missing field `name`"), "{err}");
+    assert!(messages[4].contains("unknown field `tll`"), "{err}");
+}
+
+#[test]
+fn a_missing_top_level_field_does_not_hide_the_mistakes_after_it() {
+    let text = "[[stage]]\nname = \"trunk\"\nkind = \"trunk\"\ncolour = 1\n\n[[stage]]\nname = \"prod\"\nkind = \"environment\"\nsoak = \"1y\"\n";
+    let err = Policy::from_toml_str(text, "x.toml").unwrap_err();
+    let fields: Vec<_> = err.mistakes().map(|m| m.field.as_deref()).collect();
+    assert_eq!(fields, [Some("name"), Some("stage[0].colour"), Some("stage[1].soak")], "{err}");
+}
+
+#[cfg(feature = "yaml")]
+#[test]
+fn a_missing_field_of_a_yaml_file_does_not_hide_the_mistakes_after_it() {
+    let yaml = r#"name: missing
+stage:
+  - name: trunk
+  - name: staging
+    kind: environment
+    soak: 5x
+  - kind: environment
+    checks: [{ max_age: 1h }]
+    approvals:
+      require: { developer: 1 }
+      tll: 1h
+"#;
+    let err = Policy::from_yaml_str(yaml, "missing.yaml").unwrap_err();
+    assert_eq!(
+        places(&err),
+        [
+            (Some(3), Some("stage[0].kind")),
+            (Some(6), Some("stage[1].soak")),
+            (Some(7), Some("stage[2].name")),
+            (Some(8), Some("stage[2].checks[0].name")),
+            (Some(11), Some("stage[2].approvals.tll")),
+        ],
+        "{err}"
+    );
+}

@@ -794,8 +794,39 @@ impl Promoter {
         if matches!(record.value.promotion.state, State::Flushing { run: None, .. }) {
             return Box::pin(self.start_run(record, now, tick)).await;
         }
+        if record.value.promotion.state.awaits_gate() {
+            self.wake_at_next_gate(&record, now, tick).await;
+        }
         self.decoded.keep_record(record);
         Ok(())
+    }
+
+    /// The run `record` waited for settled and left it waiting at its next
+    /// gate (a soak begins, say): evaluate that gate without acting, so the
+    /// tick names when it opens. Nothing else would wake the engine for it.
+    ///
+    /// The transition is already committed, so the call that made it
+    /// succeeded: when the gate cannot be evaluated now, the tick lists the
+    /// candidate among its failures and asks to look again at the next poll.
+    async fn wake_at_next_gate(&self, record: &Versioned<PromotionRecord>, now: DateTime<Utc>, tick: &mut Tick) {
+        let Some(target) = self.target(&record.value) else { return };
+        let decision = async {
+            let gate = self.policy.gate(record.value.promotion.state.stage(), &target.name)?;
+            let evidence = self.gather(&record.value, gate.from(), gate.to()).await?;
+            Ok::<_, Error>(gate.evaluate(&evidence, now))
+        };
+        match decision.await {
+            Ok(decision) => {
+                if let Verdict::Wait { until } = decision.verdict {
+                    tick.wake(until);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(candidate = %record.key, %error, "the next gate could not be evaluated");
+                tick.wake(now + self.poll);
+                tick.failures.push((record.key.clone(), error));
+            }
+        }
     }
 
     /// The promotion that was live in `stage` is replaced by `by`: it is

@@ -6,7 +6,9 @@
 //! moves), a bad value is replaced by one the parser takes (tried from the
 //! alternatives the parser's message names, then from a short list of
 //! plain values), or, for an optional field, blanked out. Each mistake is
-//! located in the original text: the edits are undone on its offset.
+//! located in the original text: the edits are undone on its offset. A
+//! required field that is missing is supplied: written into its table with a
+//! value the parser takes, so that the rest of the file is still read.
 //! Mistakes that come from a neutralization (a required field blanked out)
 //! are not reported; where a mistake cannot be neutralized, the search stops.
 
@@ -47,17 +49,24 @@ pub(super) trait Format {
     /// mistake at byte `at` (a syntax error may leave only the text before
     /// it to go by).
     fn tree(text: &str, at: Option<usize>) -> super::tree::SpanTree;
+    /// How to write the field `key` with `value` into the table the parser
+    /// said lacks it, reporting the mistake at byte `at` (`None`: the
+    /// top-level table): the offset to insert at and the text to insert.
+    /// `None` when the table cannot be found there.
+    fn supply(text: &str, at: Option<usize>, key: &str, value: &str) -> Option<(usize, String)>;
 }
 
 /// The outcome of the search: the value when every mistake could be
 /// neutralized (parsed from the neutralized text: trust it only when there
 /// are no mistakes), the mistakes at their offsets in the original text,
-/// and the original ranges that were neutralized.
+/// the original ranges that were neutralized, and which mistakes (indexes
+/// into `mistakes`) are missing fields that were supplied.
 #[derive(Debug)]
 pub(super) struct Found<T> {
     pub(super) value: Option<T>,
     pub(super) mistakes: Vec<(Option<usize>, String)>,
     pub(super) neutralized: Vec<Range<usize>>,
+    pub(super) supplied: Vec<usize>,
 }
 
 /// One replacement in the text: at `start`, `old` bytes became `new` bytes.
@@ -84,7 +93,7 @@ fn original(edits: &[Edit], mut offset: usize) -> usize {
 pub(super) fn every_mistake<F: Format, T: DeserializeOwned>(text: &str) -> Found<T> {
     let mut current = text.to_owned();
     let mut edits: Vec<Edit> = Vec::new();
-    let mut found = Found { value: None, mistakes: Vec::new(), neutralized: Vec::new() };
+    let mut found = Found { value: None, mistakes: Vec::new(), neutralized: Vec::new(), supplied: Vec::new() };
     let mut blanked_keys: Vec<String> = Vec::new();
     for _ in 0..MAX_MISTAKES {
         let mistake = match F::first::<T>(&current) {
@@ -94,22 +103,29 @@ pub(super) fn every_mistake<F: Format, T: DeserializeOwned>(text: &str) -> Found
             }
             Err(mistake) => mistake,
         };
-        if let Some(field) = missing_field(&mistake.message)
+        let missing = missing_field(&mistake.message);
+        if let Some(field) = missing
             && blanked_keys.iter().any(|k| k == field)
         {
             // A required field this search blanked out: not the author's mistake.
             return found;
         }
-        let Some(span) = mistake.span.clone() else {
-            found.mistakes.push((None, mistake.message));
+        let at = mistake.span.as_ref().map(|span| span.start);
+        found.mistakes.push((at.map(|at| original(&edits, at)), mistake.message.clone()));
+        if let Some(field) = missing {
+            let Some((offset, inserted)) = supply::<F, T>(&current, at, field) else {
+                return found;
+            };
+            found.supplied.push(found.mistakes.len() - 1);
+            edits.push(Edit { start: offset, old: 0, new: inserted.len() });
+            current.insert_str(offset, &inserted);
+            continue;
+        }
+        let Some(at) = at else {
             return found;
         };
-        found.mistakes.push((Some(original(&edits, span.start)), mistake.message.clone()));
-        if missing_field(&mistake.message).is_some() {
-            return found;
-        }
         let entries = F::entries(&current);
-        let Some((range, replacement, blanked)) = neutralize::<F, T>(&current, &entries, &mistake, span.start) else {
+        let Some((range, replacement, blanked)) = neutralize::<F, T>(&current, &entries, &mistake, at) else {
             return found;
         };
         if let Some(key) = blanked {
@@ -121,6 +137,43 @@ pub(super) fn every_mistake<F: Format, T: DeserializeOwned>(text: &str) -> Found
         current.replace_range(range, &replacement);
     }
     found
+}
+
+/// How to supply the required field `field` that the parser found missing
+/// at `at`: the offset to insert at and the text to insert, written with the
+/// first value the parser takes there.
+fn supply<F: Format, T: DeserializeOwned>(text: &str, at: Option<usize>, field: &str) -> Option<(usize, String)> {
+    let mut tries: Vec<String> = PLACEHOLDERS.iter().map(|p| (*p).to_owned()).collect();
+    let mut tried = 0;
+    while tried < tries.len() && tried < 16 {
+        let value = tries[tried].clone();
+        tried += 1;
+        let (offset, inserted) = F::supply(text, at, field, &value)?;
+        if !text.is_char_boundary(offset) {
+            return None;
+        }
+        let mut candidate = text.to_owned();
+        candidate.insert_str(offset, &inserted);
+        let Err(next) = F::first::<T>(&candidate) else {
+            return Some((offset, inserted));
+        };
+        let next_at = next.span.as_ref().map(|span| span.start);
+        let back = next_at.map(|o| original(&[Edit { start: offset, old: 0, new: inserted.len() }], o));
+        if missing_field(&next.message) == Some(field) && back == at {
+            // Still missing where it was: the text went into another table.
+            return None;
+        }
+        let inside = next_at.is_some_and(|o| (offset..offset + inserted.len()).contains(&o));
+        if !inside {
+            return Some((offset, inserted));
+        }
+        if let Some(first) = alternatives(&next.message)
+            && !tries.contains(&first)
+        {
+            tries.insert(tried, first);
+        }
+    }
+    None
 }
 
 /// How to neutralize `mistake` at `at`: the range to replace, what with, and

@@ -38,6 +38,27 @@ impl Format for Toml {
         let (document, _) = DeTable::parse_recoverable(text);
         tree(&document, &LineIndex::new(text))
     }
+
+    fn supply(text: &str, at: Option<usize>, key: &str, value: &str) -> Option<(usize, String)> {
+        // A missing field is reported at the table's header or inline
+        // table, or (for the top-level table) nowhere.
+        let field = format!("{key} = {value}");
+        let Some(at) = at else {
+            return Some((0, format!("{field}\n")));
+        };
+        let rest = text.get(at..)?;
+        if let Some(inner) = rest.strip_prefix('{') {
+            let empty = inner.trim_start().starts_with('}');
+            return Some((at + 1, if empty { format!(" {field} ") } else { format!(" {field},") }));
+        }
+        if rest.starts_with('[') {
+            return Some(match rest.find('\n') {
+                Some(end) => (at + end + 1, format!("{field}\n")),
+                None => (text.len(), format!("\n{field}\n")),
+            });
+        }
+        None
+    }
 }
 
 fn table_entries(table: &DeTable<'_>, entries: &mut Vec<Entry>) {

@@ -52,6 +52,12 @@ impl FieldPath {
         Self(segs)
     }
 
+    /// The path without its last step; `None` for the document itself.
+    pub(crate) fn parent(&self) -> Option<Self> {
+        let (_, rest) = self.0.split_last()?;
+        Some(Self(rest.to_vec()))
+    }
+
     fn len(&self) -> usize {
         self.0.len()
     }
@@ -134,16 +140,24 @@ impl SpanTree {
     /// The field a parser's error position belongs to: the deepest node whose
     /// key or value starts last at or before `pos`.
     ///
-    /// A missing field is reported at the table that lacks it, which starts
-    /// where its first key does; `want_table` picks the table then.
+    /// A missing field is reported at the table that lacks it: where the
+    /// table starts (TOML: its header or `{`; YAML: its first key) or at its
+    /// last key (YAML); `want_table` picks that table.
     pub(crate) fn field_at(&self, pos: Pos, want_table: bool) -> Option<&Node> {
         let start = |n: &Node| [n.key, Some(n.value)].into_iter().flatten().filter(|p| *p <= pos).max();
         let best = self.nodes.iter().filter_map(start).max()?;
-        if want_table
-            && let Some(table) =
+        if want_table {
+            if let Some(table) =
                 self.nodes.iter().filter(|n| n.shape == Shape::Table && n.value == best).max_by_key(|n| n.path.len())
-        {
-            return Some(table);
+            {
+                return Some(table);
+            }
+            let key = self.nodes.iter().filter(|n| n.key == Some(best)).max_by_key(|n| n.path.len());
+            if let Some(parent) = key.and_then(|key| key.path.parent())
+                && let Some(table) = self.nodes.iter().find(|n| n.path == parent && n.shape == Shape::Table)
+            {
+                return Some(table);
+            }
         }
         let at_best = self.nodes.iter().filter(|n| start(n) == Some(best));
         at_best.max_by_key(|n| n.path.len())

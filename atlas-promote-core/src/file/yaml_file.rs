@@ -42,6 +42,26 @@ impl Format for Yaml {
             })
             .unwrap_or_default()
     }
+
+    fn supply(text: &str, at: Option<usize>, key: &str, value: &str) -> Option<(usize, String)> {
+        // A missing field is reported at the mapping's first key, or at the
+        // `{` of an empty flow mapping.
+        let field = format!("{key}: {value}");
+        let at = at?;
+        let rest = text.get(at..)?;
+        if let Some(inner) = rest.strip_prefix('{') {
+            let empty = inner.trim_start().starts_with('}');
+            return Some((at + 1, if empty { format!(" {field} ") } else { format!(" {field},") }));
+        }
+        let before = text.get(..at)?;
+        if before.trim_end_matches([' ', '\t']).ends_with(['{', ',']) {
+            return Some((at, format!("{field}, ")));
+        }
+        // A block mapping: a line of its own, at the first key's indentation.
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let indent = " ".repeat(before.get(line_start..)?.chars().count());
+        Some((at, format!("{field}\n{indent}")))
+    }
 }
 
 /// The byte offset of a 1-based line and character column in `text`.

@@ -130,7 +130,9 @@ impl Run {
     async fn tick(&mut self) -> Result<Option<DateTime<Utc>>, (String, String)> {
         let ticks = self.s.run_until_idle().await.map_err(|e| ("the engine to run".to_owned(), e.to_string()))?;
         self.saw(&ticks);
-        Ok(ticks.iter().filter_map(|t| t.next_wake).min())
+        // A wake-up that is not in the future was due during these ticks, which saw to it.
+        let now = self.s.now();
+        Ok(ticks.iter().filter_map(|t| t.next_wake).filter(|w| *w > now).min())
     }
 
     /// Move the clock to `target`, waking the engine whenever it asked to on the way.

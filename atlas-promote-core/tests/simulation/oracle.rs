@@ -75,6 +75,8 @@ pub struct Stats {
     pub approvals_accepted: u64,
     pub self_approvals_refused: u64,
     pub concurrent_steps: u64,
+    /// Promotions found waiting on time after a tick, each checked to have a wake-up.
+    pub waits_checked: u64,
     /// Promotions that went live, per stage.
     pub live_in: BTreeMap<String, u64>,
     /// Gate entries into a stage with windows, and of those within a day of a DST change.
@@ -100,6 +102,7 @@ impl Stats {
         self.approvals_accepted += other.approvals_accepted;
         self.self_approvals_refused += other.self_approvals_refused;
         self.concurrent_steps += other.concurrent_steps;
+        self.waits_checked += other.waits_checked;
         self.windowed_entries += other.windowed_entries;
         self.windowed_entries_near_dst += other.windowed_entries_near_dst;
         for (k, v) in &other.live_in {

@@ -14,7 +14,7 @@ use atlas_promote_core::machine::State;
 use atlas_promote_core::{
     ApprovalDecision, ApprovalRecord, AuditRecord, Candidate, CheckResult, CheckStatus, Error, IdempotencyKey,
     ManualClock, MemoryApprovals, MemoryChecks, MemoryCi, MemorySourceControl, MemoryStore, Origin, Outcome, Policy,
-    Promoter, RunKind, RunStatus, StageKind, StateStore, StaticDirectory, Tick,
+    Promoter, RunKind, RunStatus, StageKind, StateStore, StaticDirectory, Tick, Verdict,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -206,6 +206,8 @@ pub struct World {
     auto: bool,
     decoded: std::cell::RefCell<BTreeMap<String, (u64, PromotionRecord)>>,
     approvals_checked: BTreeMap<String, (u64, usize)>,
+    /// An engine on the plain backends (no faults, no oracle), to ask for plans.
+    observer: Promoter,
 }
 
 impl World {
@@ -256,6 +258,18 @@ impl World {
             stats: Stats::default(),
         }));
         let lease = TimeDelta::minutes(rng.between(2, 10));
+        let (source, store) = (MemorySourceControl::new(), MemoryStore::new());
+        let observer = Promoter::builder(policy.clone())
+            .with_ci(Arc::new(ci.clone()))
+            .with_checks(Arc::new(checks.clone()))
+            .with_approvals(Arc::new(external.clone()))
+            .with_directory(Arc::new(directory.clone()))
+            .with_source_control(Arc::new(source.clone()))
+            .with_store(Arc::new(store.clone()))
+            .with_clock(Arc::new(clock.clone()))
+            .with_id("observer")
+            .build()
+            .expect("every backend is set");
         let mut world = Self {
             oracle,
             policy,
@@ -264,8 +278,8 @@ impl World {
             checks,
             external,
             directory,
-            source: MemorySourceControl::new(),
-            store: MemoryStore::new(),
+            source,
+            store,
             lease,
             nodes: Vec::new(),
             rng,
@@ -283,6 +297,7 @@ impl World {
             auto,
             decoded: Default::default(),
             approvals_checked: BTreeMap::new(),
+            observer,
         };
         world.nodes = vec![world.node("A"), world.node("B")];
         if let Some(trace) = &mut world.trace {
@@ -844,12 +859,54 @@ impl World {
         for _ in 0..4 {
             let result = engine.tick().await;
             let idle = result.as_ref().map_or(true, Tick::is_idle);
+            if let Ok(tick) = &result {
+                self.check_wakes(tick).await;
+            }
             out.push(self.tick_report(result));
             if idle {
                 break;
             }
         }
         format!("{} ticks: {}", self.nodes[node].id, out.join(" ; "))
+    }
+
+    /// After a tick no other call ran alongside: every promotion waiting on
+    /// time (its next gate says *wait until*, as [`Promoter::plan`] sees it
+    /// now, through the plain backends) has a wake-up in the tick no later
+    /// than that instant, unless the tick failed with it (then it is
+    /// retried at the poll).
+    async fn check_wakes(&mut self, tick: &Tick) {
+        let failed: HashSet<&str> = tick.failures.iter().map(|(key, _)| key.as_str()).collect();
+        let mut found = Vec::new();
+        for (key, p) in self.promotions().await {
+            if !p.promotion.state.awaits_gate() || failed.contains(key.as_str()) {
+                continue;
+            }
+            let sha = &p.promotion.candidate.sha;
+            let plan = match self.observer.plan(sha).await {
+                Ok(plan) => plan,
+                Err(e) => {
+                    found.push(format!("wake: the plan of {sha} failed: {e}"));
+                    continue;
+                }
+            };
+            let Some(Verdict::Wait { until }) = plan.steps.first().and_then(|s| s.decision.as_ref()).map(|d| d.verdict)
+            else {
+                continue;
+            };
+            lock(&self.oracle).stats.waits_checked += 1;
+            if tick.next_wake.is_none_or(|w| w > until) {
+                found.push(format!(
+                    "wake: {key} waits until {until} to leave {}, but the tick names {:?}",
+                    p.promotion.state.stage(),
+                    tick.next_wake
+                ));
+            }
+        }
+        let mut o = lock(&self.oracle);
+        for f in found {
+            o.violation(f);
+        }
     }
 
     async fn nightly(&mut self) -> String {
