@@ -7,21 +7,22 @@ use atlas_promote_core::PolicyError;
 /// The exit status table, shown by `atlas-promote --help`.
 pub(crate) const EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0  evaluate, plan: allowed; lint: no errors (warnings are fine); test: every
-     case and scenario passed; diff: no difference; audit verify: the chain is
-     intact; otherwise: done (also when whoever reads the output stops
-     reading, as `| head` does)
+  0  evaluate: allowed; plan: the next gate allows; lint: no errors
+     (warnings are fine); test: every case and scenario passed;
+     diff: no difference; audit verify: the chain is intact; otherwise: done
+     (also when whoever reads the output stops reading, as `| head` does)
   1  any other failure, e.g. the output could not be written, the server
      could not be reached
   2  bad input: a usage error, an unreadable or invalid policy, evidence or
      test file (the message names the file and, when known, line, column and
      field), an unknown preset, stage or commit, or no gate between the two
      stages; the server's 400, 404 and 422
-  3  evaluate, plan: wait; only time stands in the way (soak, window, freeze)
-  4  evaluate, plan: blocked; lint: the policy has errors; test: a case or
-     scenario failed; diff: the two policies decide differently; audit
-     verify: the chain is broken; an action the server refused (401 no or
-     unknown token, 403 not permitted, 409 not possible now)
+  3  evaluate: wait; plan: the next gate waits; only time stands in the way
+     (soak, window, freeze)
+  4  evaluate: blocked; plan: the next gate blocks; lint: the policy has
+     errors; test: a case or scenario failed; diff: the two policies decide
+     differently; audit verify: the chain is broken; an action the server
+     refused (401 no or unknown token, 403 not permitted, 409 not possible now)
 
 With --format json, errors are JSON on stdout too:
   {\"error\": {\"kind\", \"message\", \"file\", \"line\", \"column\", \"field\"}}

@@ -237,7 +237,7 @@ fn refusals_exit_4_bad_requests_2_and_an_unreachable_server_1() {
 fn the_top_level_help_documents_the_exit_statuses_and_the_token_once() {
     let help = common::atlas_promote(&["--help"]);
     assert!(help.stdout.contains("ATLAS_TOKEN"), "{}", help.stdout);
-    assert!(help.stdout.contains("4  evaluate, plan: blocked"), "{}", help.stdout);
+    assert!(help.stdout.contains("4  evaluate: blocked; plan: the next gate blocks"), "{}", help.stdout);
     for command in ["status", "plan", "approve", "hold", "release", "override", "rollback", "retry", "audit"] {
         assert!(help.stdout.contains(&format!("  {command} ")), "{command} missing from:\n{}", help.stdout);
     }
