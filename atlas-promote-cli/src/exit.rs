@@ -32,9 +32,6 @@ Environment:
   ATLAS_SERVER  the service the operator commands talk to (--server)
   ATLAS_TOKEN   the operator's bearer token for the service (never an argument)";
 
-/// What a subcommand's help says about exit statuses.
-pub(crate) const EXIT_STATUS_SEE: &str = "Exit status: see the table in `atlas-promote --help`.";
-
 /// How a command ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Status {

@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod completions;
 mod diff;
 mod evaluate;
 mod exit;
@@ -82,6 +83,8 @@ fn run(
         args::Command::Rollback(args) => operate::run(operate::Operation::Rollback(args), out)?,
         args::Command::Retry(args) => operate::run(operate::Operation::Retry(args), out)?,
         args::Command::Audit(args) => operate::run(operate::Operation::Audit(args), out)?,
+        args::Command::Completions(args) => completions::completions(&args, out)?,
+        args::Command::Man => completions::man(out)?,
     };
     out.flush().map_err(exit::Failure::output)?;
     Ok(status)

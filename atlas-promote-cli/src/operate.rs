@@ -136,10 +136,14 @@ pub(crate) struct RetryArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
     /// Walk the audit log's hash chain; exit 4 if it is broken.
-    #[command(after_help = crate::exit::EXIT_STATUS_SEE)]
+    #[command(
+        after_help = "Examples:\n  atlas-promote audit verify\n  atlas-promote audit verify --expect-head 3f2a…   # a head written down earlier\n\nExit status: see the table in `atlas-promote --help`."
+    )]
     Verify(AuditVerifyArgs),
     /// Print the audit log, oldest first.
-    #[command(after_help = crate::exit::EXIT_STATUS_SEE)]
+    #[command(
+        after_help = "Examples:\n  atlas-promote audit log\n  atlas-promote audit log --after 120 --format json\n\nExit status: see the table in `atlas-promote --help`."
+    )]
     Log(AuditLogArgs),
 }
 
