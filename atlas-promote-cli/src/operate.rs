@@ -3,7 +3,8 @@
 //! `audit verify` and `audit log`.
 //!
 //! Each asks the operator API of `--server` (or `ATLAS_SERVER`) with the
-//! token in `ATLAS_TOKEN`, and prints sentences, or with `--format json`
+//! token in `ATLAS_TOKEN`, or, when no service runs, of the service built
+//! from `--config` (and `--store`) inside the command, and prints sentences, or with `--format json`
 //! the API's answer. Exit statuses as `evaluate`'s: 0 done (or allowed),
 //! 3 the candidate waits, 4 refused or blocked, 2 bad input, 1 anything else.
 
@@ -22,6 +23,14 @@ pub(crate) struct ServerArgs {
     /// The running service's address; the operator token comes from ATLAS_TOKEN.
     #[arg(long, value_name = "URL", env = "ATLAS_SERVER", default_value = "http://127.0.0.1:8080")]
     pub(crate) server: String,
+    /// When no service runs: act on the store of this config file directly
+    /// (the service is built from it inside this command, for this one
+    /// request; the token must still be one of its operators'). Wins over --server.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<std::path::PathBuf>,
+    /// With --config: this store instead of the config's (`sqlite://PATH`, `postgres://…`).
+    #[arg(long, value_name = "URL", requires = "config")]
+    pub(crate) store: Option<String>,
     /// How to print the answer.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub(crate) format: Format,
@@ -210,13 +219,23 @@ impl Operation {
 /// Run `operation` against its server, printing to `out`.
 pub(crate) fn run(operation: Operation, out: &mut dyn Write) -> Result<Status, Failure> {
     let server = operation.server();
-    let remote = Remote::new(&server.server, std::env::var(TOKEN_ENV).ok())?;
+    let token = std::env::var(TOKEN_ENV).ok();
     let format = server.format;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Other(format!("cannot start the async runtime: {e}")))?;
-    let (answer, status) = runtime.block_on(ask(&remote, &operation))?;
+    let (answer, status) = runtime.block_on(async {
+        match &server.config {
+            Some(config) => {
+                let local = Local::start(config, server.store.as_deref()).await?;
+                let answer = ask(&Remote::new(&local.url, token)?, &operation).await;
+                local.stop().await;
+                answer
+            }
+            None => ask(&Remote::new(&server.server, token)?, &operation).await,
+        }
+    })?;
     match format {
         Format::Json => {
             let text = serde_json::to_string_pretty(&answer).map_err(|e| Failure::Other(e.to_string()))?;
@@ -225,6 +244,45 @@ pub(crate) fn run(operation: Operation, out: &mut dyn Write) -> Result<Status, F
         Format::Text => out.write_all(text(&operation, &answer).as_bytes()).map_err(Failure::output)?,
     }
     Ok(status)
+}
+
+/// The service built from a config file, serving its API on a loopback
+/// port of this process only while one command runs: the same API, the
+/// same checks of the token, on the store the config names.
+struct Local {
+    url: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+impl Local {
+    async fn start(config: &std::path::Path, store: Option<&str>) -> Result<Self, Failure> {
+        let mut config = atlas_promote_server::Config::from_path(config).map_err(crate::serve::config_failure)?;
+        if let Some(store) = store {
+            config.store = store.to_owned();
+        }
+        let server = atlas_promote_server::Server::from_config(&config, |name| std::env::var(name).ok())
+            .await
+            .map_err(crate::serve::start_failure)?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| Failure::Other(format!("cannot listen on a loopback port: {e}")))?;
+        let addr = listener.local_addr().map_err(|e| Failure::Other(e.to_string()))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(async move {
+            server
+                .serve(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self { url: format!("http://{addr}"), stop, serving })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.serving.await;
+    }
 }
 
 /// The API call of `operation`, and the exit status its answer means.

@@ -244,3 +244,66 @@ fn the_top_level_help_documents_the_exit_statuses_and_the_token_once() {
     let approve = common::atlas_promote(&["approve", "--help"]);
     assert!(approve.stdout.contains("Examples:"), "{}", approve.stdout);
 }
+
+/// A config whose one operator, dan, has the token `test`; its backends
+/// point at a closed port (hold and status need none of them).
+const CONFIG: &str = r#"policy = "POLICY"
+store = "sqlite://atlas.db"
+
+[github]
+repository = "acme/atlas"
+api_url = "http://127.0.0.1:9"
+token_env = "T"
+webhook_secret_env = "W"
+
+[circleci]
+project_slug = "gh/acme/atlas"
+api_url = "http://127.0.0.1:9"
+token_env = "T"
+webhook_secret_env = "W"
+
+[backends]
+ci = "circleci"
+directory = "policy"
+source_control = "github"
+
+[[operator]]
+person = "dan"
+token_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+"#;
+
+#[test]
+fn without_a_running_service_the_commands_act_on_the_configs_store() {
+    let dir = std::env::temp_dir().join(format!("atlas-operate-local-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = common::root().join("examples/policies/atlas.toml");
+    let config = dir.join("atlas-promote.toml");
+    std::fs::write(&config, CONFIG.replace("POLICY", policy.to_str().unwrap())).unwrap();
+    let run = |token: Option<&str>, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_atlas-promote"));
+        command.args(args).args(["--config", config.to_str().unwrap()]).env("T", "x").env("W", "y");
+        command.env_remove("ATLAS_TOKEN").env_remove("ATLAS_SERVER");
+        if let Some(token) = token {
+            command.env("ATLAS_TOKEN", token);
+        }
+        let output = command.output().unwrap();
+        common::Run {
+            code: output.status.code().unwrap(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    };
+    let refused = run(Some("wrong"), &["hold", "prod", "--reason", "incident 7"]);
+    assert_eq!(refused.code, 4, "the config's operators still decide: {}", refused.stderr);
+    let hold = run(Some("test"), &["hold", "prod", "--reason", "incident 7"]);
+    assert_eq!((hold.code, hold.stdout.as_str()), (0, "prod is held by dan: incident 7\n"), "{}", hold.stderr);
+    // A later command, another process: the hold is in the SQLite store.
+    let status = run(None, &["status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(status.stdout.contains("HELD by dan: incident 7"), "{}", status.stdout);
+    assert!(dir.join("atlas.db").exists());
+    let log = run(None, &["audit", "log"]);
+    assert!(log.stdout.contains("dan hold prod: dan stopped the line into prod: incident 7"), "{}", log.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
