@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use config::{CircleCiBuilder, RetrySettings};
-pub use error::PipelineNotCreated;
+pub use error::{CircleCiError, CircleCiErrorKind, PipelineNotCreated};
 pub use webhook::{Delivery, WebhookError, WebhookReceiver, verify_signature};
 
 use crate::client::Client;

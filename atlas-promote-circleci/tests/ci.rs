@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use atlas_promote_circleci::PipelineNotCreated;
+use atlas_promote_circleci::{CircleCiError, CircleCiErrorKind, PipelineNotCreated, RetrySettings};
 use atlas_promote_core::{CiProvider, Error, IdempotencyKey, RunId, RunStatus};
 use common::*;
 use serde_json::{Value, json};
@@ -575,4 +575,53 @@ async fn listings_stop_at_their_deadline() {
     let circleci = builder(&server).with_page_deadline(Duration::ZERO).build().unwrap();
 
     circleci.cancel(&RunId("p".into())).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_api_error_is_readable_by_a_program_through_the_core_errors_source() {
+    // Given a CircleCI that refuses the trigger (the spec's 403 body), rate
+    // limits reads with a Retry-After, and answers a workflow read with a body
+    // that is no workflow list (cancelling a run reads its workflows first)
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({ "message": "Permission denied." })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/pipeline/5034460f-c7c4-4c43-9457-de07e2029e7b/workflow"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({ "items": "none" })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .respond_with(
+            ResponseTemplate::new(429)
+                .insert_header("retry-after", "7")
+                .set_body_json(json!({ "message": "Rate limit exceeded." })),
+        )
+        .mount(&server)
+        .await;
+    let no_retries = RetrySettings { max_retries: 0, ..RetrySettings::default() };
+    let circleci = builder(&server).with_retry(no_retries).build().unwrap();
+
+    // When the calls fail, the core error's source is a CircleCiError that says what the API answered
+    let refused = circleci.trigger(&deploy_request(SHA, "prod")).await.unwrap_err();
+    let e = CircleCiError::of(&refused).unwrap_or_else(|| panic!("no CircleCiError in {refused:?}"));
+    assert_eq!((e.kind(), e.status(), e.message()), (CircleCiErrorKind::Status, Some(403), Some("Permission denied.")));
+    assert_eq!(e.body(), Some(r#"{"message":"Permission denied."}"#));
+    assert!(!e.is_temporary() && !refused.is_temporary());
+    assert_eq!(e.retry_after(), None);
+
+    let limited = circleci.status(&RunId("0f8a2b6e-1d2c-4a57-9e1b-7c3d5e9f1a20".into())).await.unwrap_err();
+    let e = CircleCiError::of(&limited).unwrap_or_else(|| panic!("no CircleCiError in {limited:?}"));
+    assert_eq!((e.status(), e.message()), (Some(429), Some("Rate limit exceeded.")));
+    assert!(e.is_temporary() && limited.is_temporary());
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(7)));
+
+    let unreadable = circleci.cancel(&RunId("5034460f-c7c4-4c43-9457-de07e2029e7b".into())).await.unwrap_err();
+    let e = CircleCiError::of(&unreadable).unwrap_or_else(|| panic!("no CircleCiError in {unreadable:?}"));
+    assert_eq!((e.kind(), e.status(), e.message()), (CircleCiErrorKind::Decode, None, None));
+    assert!(!e.is_temporary());
+
+    // And one that is not about an API answer has none
+    assert!(CircleCiError::of(&Error::Refused { reason: "no".into() }).is_none());
 }

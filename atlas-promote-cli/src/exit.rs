@@ -7,25 +7,30 @@ use atlas_promote_core::PolicyError;
 /// The exit status table, shown by `atlas-promote --help`.
 pub(crate) const EXIT_STATUS_HELP: &str = "\
 Exit status:
-  0  evaluate: allowed; lint: no errors (warnings are fine); test: every case
-     and scenario passed; diff: no difference; otherwise: success (also when
-     whoever reads the output stops reading, as `| head` does)
-  1  any other failure, e.g. the output could not be written
+  0  evaluate: allowed; plan: the next gate allows; lint: no errors
+     (warnings are fine); test: every case and scenario passed;
+     diff: no difference; audit verify: the chain is intact; otherwise: done
+     (also when whoever reads the output stops reading, as `| head` does)
+  1  any other failure, e.g. the output could not be written, the server
+     could not be reached
   2  bad input: a usage error, an unreadable or invalid policy, evidence or
      test file (the message names the file and, when known, line, column and
-     field), an unknown preset or stage, or no gate between the two stages
-  3  evaluate: wait; only time stands in the way (soak, window, freeze)
-  4  evaluate: blocked; lint: the policy has errors; test: a case or scenario
-     failed; diff: the two policies decide differently
+     field), an unknown preset, stage or commit, or no gate between the two
+     stages; the server's 400, 404 and 422
+  3  evaluate: wait; plan: the next gate waits; only time stands in the way
+     (soak, window, freeze)
+  4  evaluate: blocked; plan: the next gate blocks; lint: the policy has
+     errors; test: a case or scenario failed; diff: the two policies decide
+     differently; audit verify: the chain is broken; an action the server
+     refused (401 no or unknown token, 403 not permitted, 409 not possible now)
 
 With --format json, errors are JSON on stdout too:
   {\"error\": {\"kind\", \"message\", \"file\", \"line\", \"column\", \"field\"}}
 
 Environment:
-  ATLAS_POLICY  the policy file of `evaluate` and `lint` when none is given";
-
-/// What a subcommand's help says about exit statuses.
-pub(crate) const EXIT_STATUS_SEE: &str = "Exit status: see the table in `atlas-promote --help`.";
+  ATLAS_POLICY  the policy file of `evaluate` and `lint` when none is given
+  ATLAS_SERVER  the service the operator commands talk to (--server)
+  ATLAS_TOKEN   the operator's bearer token for the service (never an argument)";
 
 /// How a command ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +70,9 @@ pub(crate) enum Failure {
     File(PolicyError),
     /// Whoever reads the output stopped reading (`| head -1`): not a failure.
     ClosedPipe,
+    /// The service refused the action (no or an unknown token, roles that
+    /// do not permit it, a state that does not allow it).
+    Refused(String),
     /// Anything else.
     Other(String),
 }
@@ -84,6 +92,7 @@ impl Failure {
         match self {
             Self::BadInput(_) | Self::File(_) => Status::BadInput,
             Self::ClosedPipe => Status::Success,
+            Self::Refused(_) => Status::Block,
             Self::Other(_) => Status::Failure,
         }
     }
@@ -93,12 +102,13 @@ impl Failure {
     pub(crate) fn to_json(&self) -> serde_json::Value {
         let kind = match self {
             Self::BadInput(_) | Self::File(_) => "bad_input",
+            Self::Refused(_) => "refused",
             Self::Other(_) | Self::ClosedPipe => "failure",
         };
         let mut error = match self {
             Self::File(e) => mistake_json(e),
             Self::ClosedPipe => serde_json::json!({ "message": "the output was closed" }),
-            Self::BadInput(message) | Self::Other(message) => serde_json::json!({
+            Self::BadInput(message) | Self::Refused(message) | Self::Other(message) => serde_json::json!({
                 "message": message, "file": null, "line": null, "column": null, "field": null,
             }),
         };
@@ -127,7 +137,7 @@ impl From<PolicyError> for Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::BadInput(message) | Self::Other(message) => f.write_str(message),
+            Self::BadInput(message) | Self::Refused(message) | Self::Other(message) => f.write_str(message),
             Self::File(e) => write!(f, "{e}"),
             Self::ClosedPipe => f.write_str("the output was closed"),
         }

@@ -1,5 +1,7 @@
 //! The `atlas-promote` command: evaluate a gate, lint, test and compare
-//! policies, print a preset.
+//! policies, print a preset, run the service, and operate a release
+//! through a running one (status, plan, approve, hold, release, override,
+//! rollback, retry, audit).
 //!
 //! Exit status: 0 allowed (or success), 1 any other failure, 2 bad input,
 //! 3 wait, 4 blocked (or lint errors, failed tests, differences);
@@ -7,12 +9,15 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod completions;
 mod diff;
 mod evaluate;
 mod exit;
 mod input;
 mod lint;
+mod operate;
 mod preset;
+mod remote;
 mod serve;
 mod test;
 
@@ -69,6 +74,17 @@ fn run(
         args::Command::Preset(args) => preset::run(&args, out)?,
         args::Command::Serve(args) => serve::serve(&args)?,
         args::Command::Config(args::ConfigCommand::Check(args)) => serve::check(&args, out)?,
+        args::Command::Status(args) => operate::run(operate::Operation::Status(args), out)?,
+        args::Command::Plan(args) => operate::run(operate::Operation::Plan(args), out)?,
+        args::Command::Approve(args) => operate::run(operate::Operation::Approve(args), out)?,
+        args::Command::Hold(args) => operate::run(operate::Operation::Hold(args), out)?,
+        args::Command::Release(args) => operate::run(operate::Operation::Release(args), out)?,
+        args::Command::Override(args) => operate::run(operate::Operation::Override(args), out)?,
+        args::Command::Rollback(args) => operate::run(operate::Operation::Rollback(args), out)?,
+        args::Command::Retry(args) => operate::run(operate::Operation::Retry(args), out)?,
+        args::Command::Audit(args) => operate::run(operate::Operation::Audit(args), out)?,
+        args::Command::Completions(args) => completions::completions(&args, out)?,
+        args::Command::Man => completions::man(out)?,
     };
     out.flush().map_err(exit::Failure::output)?;
     Ok(status)

@@ -10,7 +10,7 @@ use atlas_promote_server::{Server, StartError};
 use crate::args::{ConfigCheckArgs, LogFormat, ServeArgs};
 use crate::exit::{Failure, Status};
 
-fn config_failure(e: ConfigError) -> Failure {
+pub(crate) fn config_failure(e: ConfigError) -> Failure {
     match e {
         ConfigError::File(e) => Failure::File(e),
         other => Failure::BadInput(other.to_string()),
@@ -62,11 +62,7 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<Status, Failure> {
         .build()
         .map_err(|e| Failure::Other(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let server = Server::from_config(&config, |name| std::env::var(name).ok()).await.map_err(|e| match e {
-            StartError::Config(e) => config_failure(e),
-            StartError::Policy(e) => Failure::File(e),
-            other => Failure::BadInput(other.to_string()),
-        })?;
+        let server = Server::from_config(&config, |name| std::env::var(name).ok()).await.map_err(start_failure)?;
         // Before anything can be reached: a SIGTERM from now on stops cleanly.
         let shutdown = atlas_promote_server::shutdown_signal();
         let addr = config.listen_addr();
@@ -79,6 +75,15 @@ pub(crate) fn serve(args: &ServeArgs) -> Result<Status, Failure> {
         tracing::info!("stopped");
         Ok(Status::Success)
     })
+}
+
+/// Why the service could not be built from its config.
+pub(crate) fn start_failure(e: StartError) -> Failure {
+    match e {
+        StartError::Config(e) => config_failure(e),
+        StartError::Policy(e) => Failure::File(e),
+        other => Failure::BadInput(other.to_string()),
+    }
 }
 
 fn init_logs(format: LogFormat) {

@@ -211,7 +211,7 @@ impl Write {
 /// - Versions start at 1 and grow by one per write of a key. A delete is a
 ///   write too: [`commit`](Self::commit) returns the version of the deletion,
 ///   and a store may continue the numbering when the key is created again
-///   (the in-memory and file stores do), so that a writer still holding a
+///   (the in-memory and SQL stores do), so that a writer still holding a
 ///   version from before the delete gets a conflict rather than overwriting
 ///   the new document.
 /// - [`list`](Self::list) returns the documents whose key starts with

@@ -15,8 +15,9 @@
 //! [`gate`] (the pure decision, DESIGN §4), [`machine`] (a candidate's
 //! promotion as a pure state machine), [`backend`] (the traits CI systems,
 //! approval sources, directories, source control and stores implement),
-//! [`engine`] (the reconcile loop that moves candidates), [`memory`] and
-//! [`store`] (in-memory backends and the file store), and, with the feature
+//! [`engine`] (the reconcile loop that moves candidates), [`memory`]
+//! (in-memory backends; the durable stores, SQLite and PostgreSQL, are in the
+//! crate `atlas-promote-sql`), and, with the feature
 //! `testkit`, `testkit` (conformance suites and release-policy scenarios).
 #![cfg_attr(
     feature = "testkit",
@@ -86,7 +87,6 @@ pub mod notify;
 pub mod policy;
 pub mod policy_test;
 pub mod run;
-pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
@@ -115,4 +115,3 @@ pub use policy::{
     Policy, Role, Stage, StageKind, Weekday, Window,
 };
 pub use run::{IdempotencyKey, Run, RunId, RunKind, RunRequest, RunStatus};
-pub use store::{AuditProblem, AuditReport, FileStore, TornLine};

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::auth::{Credentials, still_valid};
-use crate::error::{GhError, parse_error};
+use crate::error::{GhError, parse_error, retry_after};
 
 /// The REST API version sent on every request (reference §0.4).
 pub(crate) const API_VERSION: &str = "2022-11-28";
@@ -522,7 +522,11 @@ impl Client {
         let max = self.retry.max_wait;
         if let Some(after) = retry_after(headers) {
             if after > max {
-                return Err(GhError::SecondaryRateLimited { url: url.into(), retry_after: after });
+                return Err(GhError::SecondaryRateLimited {
+                    url: url.into(),
+                    status: status.as_u16(),
+                    retry_after: after,
+                });
             }
             return Ok(Some(Wait { duration: after, secondary: true }));
         }
@@ -536,7 +540,7 @@ impl Client {
                 .unwrap_or_else(|| Utc::now() + TimeDelta::seconds(60));
             let wait = (reset - Utc::now()).to_std().unwrap_or(Duration::ZERO);
             if wait > max {
-                return Err(GhError::RateLimited { url: url.into(), reset });
+                return Err(GhError::RateLimited { url: url.into(), status: status.as_u16(), reset });
             }
             return Ok(Some(Wait { duration: wait, secondary: false }));
         }
@@ -547,7 +551,11 @@ impl Client {
         if status == StatusCode::TOO_MANY_REQUESTS || message.contains("rate limit") {
             let wait = self.retry.secondary_min_wait.saturating_mul(2u32.saturating_pow(secondary_waits));
             if wait > max {
-                return Err(GhError::SecondaryRateLimited { url: url.into(), retry_after: wait });
+                return Err(GhError::SecondaryRateLimited {
+                    url: url.into(),
+                    status: status.as_u16(),
+                    retry_after: wait,
+                });
             }
             return Ok(Some(Wait { duration: wait, secondary: true }));
         }
@@ -580,11 +588,6 @@ fn authorization(token: &SecretString) -> Result<HeaderValue, GhError> {
         .map_err(|_| GhError::Invalid("the token contains characters not allowed in a header".into()))?;
     value.set_sensitive(true);
     Ok(value)
-}
-
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let secs = headers.get("retry-after")?.to_str().ok()?.trim().parse::<u64>().ok()?;
-    Some(Duration::from_secs(secs))
 }
 
 /// The `rel="next"` URL of a `Link` header, e.g.

@@ -75,6 +75,7 @@ pub use actions::{MAX_INPUTS, RESERVED_INPUTS, dispatch_inputs, run_status};
 pub use checks::{check_run_result, commit_status_results};
 pub use client::{RequestStats, RetryPolicy};
 pub use config::{DEFAULT_API_URL, GitHubBuilder};
+pub use error::{FieldError, GitHubError, GitHubErrorKind};
 pub use protection::{GateAnswer, GateRequest};
 pub use reviews::review_records;
 pub use webhook::{Delivery, WebhookReceiver};

@@ -195,6 +195,10 @@ pub struct ApiConfig {
     /// token: `open` (the default) or `token`. Writes always need one.
     #[serde(default)]
     pub reads: crate::auth::ReadAccess,
+    /// The zone the status page shows times in, UTC beside (an IANA name
+    /// such as `Europe/Berlin`; default: the policy's windows' zone, else UTC).
+    #[serde(default)]
+    pub time_zone: Option<atlas_promote_core::chrono_tz::Tz>,
 }
 
 /// An `[[operator]]`: a person and the SHA-256 of their bearer token.

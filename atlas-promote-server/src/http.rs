@@ -34,6 +34,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/metrics", get(metrics))
         .route("/webhooks/{source}", post(webhook))
         .merge(crate::operator::routes())
+        .merge(crate::page::routes())
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "no such page") })
         .with_state(shared)
 }

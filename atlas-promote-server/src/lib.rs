@@ -34,6 +34,7 @@ pub mod intake;
 pub mod metrics;
 pub mod notify;
 mod operator;
+mod page;
 mod start;
 mod views;
 
@@ -80,6 +81,7 @@ pub(crate) struct Shared {
     operators: Operators,
     directory: Arc<dyn Directory>,
     audit: tokio::sync::Mutex<views::AuditCache>,
+    zone: atlas_promote_core::chrono_tz::Tz,
 }
 
 impl Shared {
@@ -102,6 +104,7 @@ pub struct ServerBuilder {
     idle: Duration,
     operators: Operators,
     directory: Option<Arc<dyn Directory>>,
+    zone: Option<atlas_promote_core::chrono_tz::Tz>,
 }
 
 impl ServerBuilder {
@@ -109,6 +112,13 @@ impl ServerBuilder {
     /// need a token (default: nobody may write; reads are open).
     pub fn with_operators(mut self, operators: Operators) -> Self {
         self.operators = operators;
+        self
+    }
+
+    /// The time zone the status page shows times in, UTC beside (default:
+    /// the zone of the policy's first window or blackout, else UTC).
+    pub fn with_time_zone(mut self, zone: atlas_promote_core::chrono_tz::Tz) -> Self {
+        self.zone = Some(zone);
         self
     }
 
@@ -161,6 +171,7 @@ impl ServerBuilder {
         let store = Arc::clone(self.promoter.store());
         let directory =
             self.directory.unwrap_or_else(|| Arc::new(StaticDirectory::from_policy(self.promoter.policy())));
+        let zone = self.zone.unwrap_or_else(|| policy_zone(self.promoter.policy()));
         Server {
             shared: Arc::new(Shared {
                 promoter: self.promoter,
@@ -179,9 +190,17 @@ impl ServerBuilder {
                 operators: self.operators,
                 directory,
                 audit: tokio::sync::Mutex::default(),
+                zone,
             }),
         }
     }
+}
+
+/// The zone a policy's deployment windows (or else blackouts) are written in: UTC without either.
+fn policy_zone(policy: &atlas_promote_core::Policy) -> atlas_promote_core::chrono_tz::Tz {
+    let windows = policy.stages.iter().flat_map(|s| s.windows.iter().map(|w| w.tz));
+    let blackouts = policy.stages.iter().flat_map(|s| s.blackouts.iter().map(|b| b.tz));
+    windows.chain(blackouts).next().unwrap_or(atlas_promote_core::chrono_tz::Tz::UTC)
 }
 
 /// What one round of the loop did.
@@ -215,6 +234,7 @@ impl Server {
             idle: Duration::from_secs(300),
             operators: Operators::default(),
             directory: None,
+            zone: None,
         }
     }
 
@@ -229,8 +249,8 @@ impl Server {
     }
 
     /// The routes (`/healthz`, `/readyz`, `/metrics`, `/webhooks/{source}`,
-    /// the operator API under `/api/v1/`), to serve or to mount in your own
-    /// axum service.
+    /// the operator API under `/api/v1/`, the status page at `/` and
+    /// `/promotions/{sha}`), to serve or to mount in your own axum service.
     pub fn router(&self) -> axum::Router {
         http::router(Arc::clone(&self.shared))
     }

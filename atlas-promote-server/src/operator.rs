@@ -41,6 +41,11 @@ impl ApiError {
         Self { status, kind, message: message.into() }
     }
 
+    /// What went wrong, as a sentence.
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
@@ -111,7 +116,9 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/api/v1/promotions/{sha}/retry", post(retry))
         .route("/api/v1/holds", get(holds).post(hold))
         .route("/api/v1/holds/{stage}", delete(release))
+        .route("/api/v1/status", get(status))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/audit/verify", get(verify_audit))
         .route("/api/v1/whoami", get(whoami))
 }
 
@@ -256,6 +263,65 @@ async fn promotion(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(s
     Ok(ok(views::promotion(&shared, &sha).await?))
 }
 
+/// The board in one answer: the environments, the active candidates with
+/// their live decisions and plans, the holds.
+async fn status(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Answer {
+    reader(&shared, &headers)?;
+    let holds: Vec<_> = views::holds(&shared)
+        .await?
+        .into_iter()
+        .map(|(stage, hold)| json!({ "stage": stage, "by": hold.by, "reason": hold.reason, "at": hold.at }))
+        .collect();
+    Ok(ok(json!({
+        "policy": shared.promoter.policy().name,
+        "at": shared.promoter.now(),
+        "environments": views::environments(&shared).await?,
+        "candidates": views::candidates(&shared).await?,
+        "holds": holds,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyQuery {
+    #[serde(default)]
+    expect_head: Option<String>,
+}
+
+/// Walk the whole audit log's hash chain; with `expect_head`, the log must
+/// also reach the record with that hash (a head written down elsewhere
+/// earlier: records appended since are fine, a log cut or rewritten before
+/// it is not).
+async fn verify_audit(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    query: Result<Query<VerifyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Answer {
+    reader(&shared, &headers)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let records = shared.store.audit(0).await?;
+    let head = atlas_promote_core::AuditHead::of(records.last());
+    let mut problem = atlas_promote_core::audit::verify(&records).err().map(|b| (Some(b.seq), b.to_string()));
+    if problem.is_none()
+        && let Some(expected) = query.expect_head.as_deref().map(str::trim)
+        && !records.iter().any(|r| r.hash.eq_ignore_ascii_case(expected))
+    {
+        let why = format!(
+            "the log does not reach the expected head {expected}: it ends at record {} ({}); \
+             records were removed from the end, or the log was rewritten",
+            head.seq, head.hash
+        );
+        problem = Some((None, why));
+    }
+    let body = match problem {
+        None => json!({ "ok": true, "records": records.len(), "head": head }),
+        Some((seq, message)) => {
+            json!({ "ok": false, "records": records.len(), "head": head, "break": { "seq": seq, "message": message } })
+        }
+    };
+    Ok(ok(body))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
@@ -281,12 +347,11 @@ async fn audit(
 
 async fn holds(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Answer {
     reader(&shared, &headers)?;
-    let mut holds = Vec::new();
-    for stage in shared.promoter.policy().stages.iter().filter(|s| s.is_environment()) {
-        if let Some(hold) = shared.promoter.held(&stage.name).await? {
-            holds.push(json!({ "stage": stage.name, "by": hold.by, "reason": hold.reason, "at": hold.at }));
-        }
-    }
+    let holds: Vec<_> = views::holds(&shared)
+        .await?
+        .into_iter()
+        .map(|(stage, hold)| json!({ "stage": stage, "by": hold.by, "reason": hold.reason, "at": hold.at }))
+        .collect();
     Ok(ok(json!({ "holds": holds })))
 }
 

@@ -220,7 +220,7 @@ pub(crate) async fn promotions(shared: &Shared, all: bool) -> Result<Vec<Promoti
 pub(crate) async fn promotion(shared: &Shared, sha: &str) -> Result<PromotionDetail> {
     let record = shared.promoter.promotion(sha).await?;
     let view = PromotionView::of(&record.value.promotion);
-    let (plan, plan_error) = match shared.promoter.plan(sha).await {
+    let (plan, plan_error) = match shared.promoter.plan(&view.sha).await {
         Ok(plan) => (Some(plan), None),
         Err(e) => (None, Some(e.to_string())),
     };
@@ -228,4 +228,50 @@ pub(crate) async fn promotion(shared: &Shared, sha: &str) -> Result<PromotionDet
     let next_wake = decision.as_ref().and_then(Decision::until);
     let timeline = shared.store.audit(0).await?.into_iter().filter(|r| r.entry.subject == view.sha).collect();
     Ok(PromotionDetail { promotion: view, decision, next_wake, plan, plan_error, timeline })
+}
+
+/// An active candidate with the road ahead, for the board.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CandidateView {
+    #[serde(flatten)]
+    pub(crate) promotion: PromotionView,
+    pub(crate) decision: Option<Decision>,
+    pub(crate) next_wake: Option<DateTime<Utc>>,
+    pub(crate) plan: Option<Plan>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) plan_error: Option<String>,
+}
+
+/// Every active candidate, newest first, each with its plan and live decision.
+pub(crate) async fn candidates(shared: &Shared) -> Result<Vec<CandidateView>> {
+    let mut out = Vec::new();
+    for promotion in promotions(shared, false).await? {
+        let (plan, plan_error) = match shared.promoter.plan(&promotion.sha).await {
+            Ok(plan) => (Some(plan), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let decision = plan.as_ref().and_then(|p| p.steps.first()).and_then(|s| s.decision.clone());
+        let next_wake = decision.as_ref().and_then(Decision::until);
+        out.push(CandidateView { promotion, decision, next_wake, plan, plan_error });
+    }
+    Ok(out)
+}
+
+/// The latest `n` audit records, oldest first.
+pub(crate) async fn recent_audit(shared: &Shared, n: usize) -> Result<Vec<AuditRecord>> {
+    let mut cache = shared.audit.lock().await;
+    cache.refresh(&*shared.store).await?;
+    let skip = cache.recent.len().saturating_sub(n);
+    Ok(cache.recent.iter().skip(skip).cloned().collect())
+}
+
+/// The holds on the policy's environments, in stage order.
+pub(crate) async fn holds(shared: &Shared) -> Result<Vec<(String, Hold)>> {
+    let mut holds = Vec::new();
+    for stage in shared.promoter.policy().stages.iter().filter(|s| s.is_environment()) {
+        if let Some(hold) = shared.promoter.held(&stage.name).await? {
+            holds.push((stage.name.clone(), hold));
+        }
+    }
+    Ok(holds)
 }

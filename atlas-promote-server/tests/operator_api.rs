@@ -4,6 +4,7 @@
 
 mod operator_world;
 
+use atlas_promote_core::StateStore;
 use atlas_promote_server::ReadAccess;
 use operator_world::{ALICE, DAN, PAT, RITA, call, get, kind, post, start, world};
 use reqwest::Method;
@@ -354,4 +355,91 @@ async fn the_reads_show_environments_promotions_plans_and_the_audit_log() {
     assert_eq!(audit["records"][0]["seq"], 3, "{audit}");
     let (_, whoami) = get(&running.url, "/api/v1/whoami", Some(RITA)).await;
     assert_eq!(whoami, json!({ "person": "rita", "roles": ["release-manager"] }));
+}
+
+#[tokio::test]
+async fn the_status_read_has_the_board_in_one_answer() {
+    let w = world(ReadAccess::Open);
+    w.c1_blocked_in_staging_c2_in_dev().await;
+    let running = start(&w.server).await;
+    let (status, body) = get(&running.url, "/api/v1/status", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["environments"][1]["live"]["sha"], "c1");
+    let c1 = body["candidates"].as_array().unwrap().iter().find(|c| c["sha"] == "c1").unwrap();
+    assert_eq!(c1["decision"]["to"], "prod");
+    assert_eq!(c1["decision"]["verdict"], "block");
+}
+
+/// A store whose audit log was tampered with: record 2's message changed after the fact.
+#[derive(Debug)]
+struct Tampered(atlas_promote_core::MemoryStore);
+
+#[async_trait::async_trait]
+impl atlas_promote_core::StateStore for Tampered {
+    async fn get(&self, key: &str) -> atlas_promote_core::Result<Option<atlas_promote_core::Document>> {
+        self.0.get(key).await
+    }
+    async fn list(&self, prefix: &str) -> atlas_promote_core::Result<Vec<atlas_promote_core::Document>> {
+        self.0.list(prefix).await
+    }
+    async fn commit(
+        &self,
+        writes: Vec<atlas_promote_core::Write>,
+        audit: Vec<atlas_promote_core::AuditEntry>,
+    ) -> atlas_promote_core::Result<Vec<u64>> {
+        self.0.commit(writes, audit).await
+    }
+    async fn audit(&self, after: u64) -> atlas_promote_core::Result<Vec<atlas_promote_core::AuditRecord>> {
+        let mut records = self.0.audit(after).await?;
+        for r in records.iter_mut().filter(|r| r.seq == 2) {
+            r.entry.message.push_str(" (edited)");
+        }
+        Ok(records)
+    }
+}
+
+#[tokio::test]
+async fn audit_verify_walks_the_chain_and_checks_an_expected_head() {
+    let w = world(ReadAccess::Open);
+    w.merged_and_live_in_dev("c1").await;
+    let running = start(&w.server).await;
+    let (status, body) = get(&running.url, "/api/v1/audit/verify", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["ok"], true, "{body}");
+    let third = w.store.audit(2).await.unwrap()[0].hash.clone();
+    let (_, body) = get(&running.url, &format!("/api/v1/audit/verify?expect_head={third}"), None).await;
+    assert_eq!(body["ok"], true, "records after the expected head are fine: {body}");
+    let (_, body) = get(&running.url, &format!("/api/v1/audit/verify?expect_head={}", "ab".repeat(32)), None).await;
+    assert_eq!(body["ok"], false, "{body}");
+    assert!(body["break"]["message"].as_str().unwrap().contains("does not reach the expected head"), "{body}");
+
+    let store = std::sync::Arc::new(Tampered(atlas_promote_core::MemoryStore::new()));
+    store
+        .0
+        .commit(
+            Vec::new(),
+            (0..3)
+                .map(|i| atlas_promote_core::AuditEntry {
+                    at: w.promoter.now(),
+                    actor: "dan".into(),
+                    action: "hold".into(),
+                    subject: "prod".into(),
+                    message: format!("entry {i}"),
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let promoter = atlas_promote_core::Promoter::builder(operator_world::policy())
+        .with_store(store)
+        .with_ci(std::sync::Arc::new(atlas_promote_core::MemoryCi::new()))
+        .with_checks(std::sync::Arc::new(atlas_promote_core::MemoryChecks::new()))
+        .with_directory(std::sync::Arc::new(operator_world::directory()))
+        .with_source_control(std::sync::Arc::new(atlas_promote_core::MemorySourceControl::new()))
+        .build()
+        .unwrap();
+    let tampered = start(&atlas_promote_server::Server::builder(promoter).build()).await;
+    let (_, body) = get(&tampered.url, "/api/v1/audit/verify", None).await;
+    assert_eq!(body["ok"], false, "{body}");
+    assert_eq!(body["break"]["seq"], 2, "{body}");
 }

@@ -25,6 +25,8 @@ async fn no_token_or_its_hash_appears_in_logs_errors_or_pages() {
         http.post(format!("{url}/api/v1/holds")).header("authorization", format!("Token {DAN}")),
         http.post(format!("{url}/api/v1/holds")).header("cookie", format!("token={DAN}")),
         http.get(format!("{url}/api/v1/promotions")).bearer_auth(guess),
+        http.get(format!("{url}/")).bearer_auth(guess),
+        http.get(format!("{url}/promotions/c1")).bearer_auth(guess),
         http.post(format!("{url}/api/v1/promotions/c1/approvals"))
             .bearer_auth(DAN)
             .json(&json!({"stage": "staging", "decision": "approve"})),
@@ -38,6 +40,8 @@ async fn no_token_or_its_hash_appears_in_logs_errors_or_pages() {
         http.get(format!("{url}/api/v1/promotions/c1")).bearer_auth(DAN),
         http.get(format!("{url}/api/v1/audit")).bearer_auth(DAN),
         http.get(format!("{url}/api/v1/environments")).bearer_auth(DAN),
+        http.get(format!("{url}/")).bearer_auth(DAN),
+        http.get(format!("{url}/promotions/c1")).bearer_auth(DAN),
     ];
     let mut statuses = Vec::new();
     for request in requests.drain(..) {
@@ -48,7 +52,7 @@ async fn no_token_or_its_hash_appears_in_logs_errors_or_pages() {
         seen.push('\n');
     }
     w.settle().await;
-    assert_eq!(statuses[..5], [401, 401, 401, 401, 201], "{seen}");
+    assert_eq!(statuses[..7], [401, 401, 401, 401, 401, 401, 201], "{seen}");
     for secret in [DAN.to_owned(), RITA.to_owned(), guess.to_owned(), token_sha256(DAN), token_sha256(RITA)] {
         assert!(!logs.text().contains(&secret), "a token shows in the logs:\n{}", logs.text());
         assert!(!seen.contains(&secret), "a token shows in an answer:\n{seen}");
@@ -56,4 +60,6 @@ async fn no_token_or_its_hash_appears_in_logs_errors_or_pages() {
     // The capture saw the refusals and the actions: the test looked where they would be.
     assert!(logs.text().contains("no known token"), "{}", logs.text());
     assert!(logs.text().contains("approval recorded"), "{}", logs.text());
+    assert_eq!(statuses[statuses.len() - 2..], [200, 200], "the pages were served:\n{seen}");
+    assert!(seen.contains("<!DOCTYPE html>"), "{seen}");
 }

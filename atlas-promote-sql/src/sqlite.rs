@@ -58,7 +58,7 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|e| crate::error::database(&location, "open the database", e))?;
+            .map_err(|e| why_not_opened(&path, &location, e))?;
         let store = Self { pool, location, path, key };
         store.migrate().await?;
         Ok(store)
@@ -90,6 +90,27 @@ impl SqliteStore {
                 .map_err(|e| crate::error::database(&self.location, "read the schema", e))?;
         migrate::check_tables(&self.location, &tables)?;
         migrate::sqlite().run(&self.pool).await.map_err(|e| migrate::error(&self.location, e))
+    }
+}
+
+/// The error for a database that did not open. SQLite says only "unable to
+/// open database file" (`SQLITE_CANTOPEN`); when the file system is the
+/// reason (read-only, no permission), ask it, so the error says which.
+fn why_not_opened(path: &Path, location: &str, error: sqlx::Error) -> Error {
+    let error = crate::error::database(location, "open the database", error);
+    if !matches!(&error, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::Other) {
+        return error;
+    }
+    let probe = if path.exists() {
+        std::fs::OpenOptions::new().write(true).open(path).map(drop)
+    } else {
+        std::fs::OpenOptions::new().write(true).create_new(true).open(path).and_then(|_| std::fs::remove_file(path))
+    };
+    match probe {
+        Err(source) => {
+            Error::Io { location: location.to_owned(), operation: "open the database for writing".into(), source }
+        }
+        Ok(()) => error,
     }
 }
 

@@ -40,6 +40,7 @@ mod ci;
 mod directory;
 mod source_control;
 mod store;
+mod table;
 
 pub use approvals::MemoryApprovals;
 pub use checks::MemoryChecks;

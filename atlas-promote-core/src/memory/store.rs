@@ -5,12 +5,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::lock;
+use super::table::Table;
 use crate::audit::{self, AuditBreak};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::backend::{Document, Fetched, StateStore, Write};
 use crate::coordination::{self, ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, OutboxItem};
 use crate::error::{Error, Result};
-use crate::store::table::Table;
 
 /// A [`StateStore`] in memory.
 ///

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use atlas_promote_core::{CheckQuery, CheckSource, Error, SourceControl};
+use atlas_promote_core::{CheckQuery, CheckSource, CiProvider, Error, SourceControl};
+use atlas_promote_github::{FieldError, GitHubError, GitHubErrorKind};
 use chrono::Utc;
 use wiremock::matchers::{header, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -416,4 +417,53 @@ async fn an_installation_token_close_to_expiry_is_refreshed() {
         .unwrap();
     gh.commit_statuses("abc").await.unwrap();
     gh.commit_statuses("abc").await.unwrap();
+}
+
+#[tokio::test]
+async fn an_api_error_is_readable_by_a_program_through_the_core_errors_source() {
+    // Given a GitHub that refuses a dispatch with its published 422 and the
+    // permissions the endpoint accepts, and whose primary rate limit is spent for an hour
+    let server = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            ResponseTemplate::new(422)
+                .set_body_json(fixture("error_422_validation_failed.json"))
+                .insert_header("x-accepted-github-permissions", "actions=write"),
+        )
+        .mount(&server)
+        .await;
+    let reset = Utc::now().timestamp() + 3600;
+    api("GET", &statuses_path())
+        .respond_with(
+            ResponseTemplate::new(403)
+                .set_body_json(serde_json::json!({"message": "API rate limit exceeded for user ID 1.", "documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}))
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", reset.to_string().as_str()),
+        )
+        .mount(&server)
+        .await;
+    let gh = github(&server);
+
+    // When the calls fail, the core error's source is a GitHubError that says what GitHub answered
+    let refused = gh.trigger(&security::deploy_request()).await.unwrap_err();
+    let e = GitHubError::of(&refused).unwrap_or_else(|| panic!("no GitHubError in {refused:?}"));
+    assert_eq!((e.kind(), e.status(), e.message()), (GitHubErrorKind::Status, Some(422), Some("Validation Failed")));
+    let mut label = FieldError::default();
+    (label.resource, label.field, label.code) = (Some("Label".into()), Some("color".into()), Some("invalid".into()));
+    assert_eq!(e.fields(), [label]);
+    assert_eq!(e.documentation_url(), Some("https://docs.github.com/rest/reference/issues#create-a-label"));
+    assert_eq!(e.accepted_permissions(), Some("actions=write"));
+    assert!(!e.is_temporary() && !refused.is_temporary());
+    assert_eq!(e.retry_after(), None);
+
+    let limited = gh.commit_statuses("abc").await.unwrap_err();
+    let e = GitHubError::of(&limited).unwrap_or_else(|| panic!("no GitHubError in {limited:?}"));
+    assert_eq!((e.kind(), e.status()), (GitHubErrorKind::RateLimited, Some(403)));
+    assert_eq!(e.rate_limit_reset().map(|at| at.timestamp()), Some(reset));
+    assert!(e.retry_after().is_some_and(|wait| wait > Duration::from_secs(3000)), "{:?}", e.retry_after());
+    assert!(e.is_temporary() && limited.is_temporary());
+    assert!(e.url().is_some_and(|url| url.contains("/commits/abc/statuses")), "{:?}", e.url());
+
+    // And one that is not about an API answer has none
+    assert!(GitHubError::of(&Error::Refused { reason: "no".into() }).is_none());
 }

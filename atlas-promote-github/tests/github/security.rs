@@ -40,7 +40,7 @@ fn shown(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn deploy_request() -> RunRequest {
+pub(super) fn deploy_request() -> RunRequest {
     RunRequest {
         key: IdempotencyKey::new("9fceb02", "prod", RunKind::Deploy, 1),
         kind: RunKind::Deploy,

@@ -212,3 +212,21 @@ pub async fn get(base: &str, path: &str, token: Option<&str>) -> (u16, Value) {
 pub fn kind(body: &Value) -> &str {
     body["error"]["kind"].as_str().unwrap_or_else(|| panic!("not an error body: {body}"))
 }
+
+impl World {
+    /// The seed's flow up to a candidate blocked in staging: c1 approved into
+    /// staging by dan and live there, waiting on its nightly checks and the
+    /// prod approvals; c2 live in dev behind it, waiting on a developer.
+    pub async fn c1_blocked_in_staging_c2_in_dev(&self) {
+        self.merged_and_live_in_dev("c1").await;
+        self.promoter.approve("dan", "staging", "c1", atlas_promote_core::ApprovalDecision::Approve).await.unwrap();
+        self.settle().await;
+        assert_eq!(self.state("c1").await, "live in staging");
+        self.source_control.commit("c2", Some("c1"), "bob", &["src/report.py"]);
+        let now = self.promoter.now();
+        let candidate = Candidate { created_at: Some(now), ..Candidate::trunk("c2", ["bob"]) };
+        self.promoter.merged(candidate, now).await.unwrap();
+        self.settle().await;
+        assert_eq!(self.state("c2").await, "live in dev");
+    }
+}

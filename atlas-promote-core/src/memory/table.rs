@@ -1,33 +1,20 @@
-//! Versioned documents with all-or-nothing commits: the part of a
-//! [`StateStore`](crate::StateStore) that the in-memory and file stores share.
+//! Versioned documents with all-or-nothing commits: the document part of the
+//! in-memory [`StateStore`](crate::StateStore).
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeSet;
 
 use crate::backend::{self, Write};
 use crate::error::{Error, Result};
 use crate::key_hash::KeyMap;
 
-/// One key's latest version, as stored on disk. A deleted key keeps its
-/// version (a tombstone) so that re-creating it continues the numbering: a
-/// writer holding the version read before the delete then gets a conflict
-/// instead of overwriting the new document (the ABA problem).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Slot {
-    pub(crate) version: u64,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub(crate) deleted: bool,
-    #[serde(default)]
-    pub(crate) value: serde_json::Value,
-}
-
 /// Documents by key.
 ///
 /// Tombstones are kept apart from the documents, so that listing a prefix
 /// walks only the documents that exist, however many were deleted under it
-/// (the engine deletes a marker each time a promotion ends). On disk both
-/// are one map of key → [`Slot`], as before.
+/// (the engine deletes a marker each time a promotion ends). A deleted key
+/// keeps its version (a tombstone) so that re-creating it continues the
+/// numbering: a writer holding the version read before the delete then gets
+/// a conflict instead of overwriting the new document (the ABA problem).
 ///
 /// Documents are found by hashing their key: keys share long prefixes
 /// (`promotion/trunk/…`), which a search of an ordered map compares again
@@ -68,13 +55,6 @@ impl Table {
             .take_while(|key| key.starts_with(prefix))
             .filter_map(|key| self.documents.get(key).map(|d| document(key, d)))
             .collect()
-    }
-
-    /// The first key whose version is 0, if any: such a table was not written by us.
-    pub(crate) fn invalid_key(&self) -> Option<&str> {
-        let documents = self.documents.iter().filter(|(_, d)| d.version == 0).map(|(key, _)| key);
-        let tombstones = self.tombstones.iter().filter(|(_, v)| **v == 0).map(|(key, _)| key);
-        documents.chain(tombstones).min().map(String::as_str)
     }
 
     /// Apply `writes` in order, or none of them.
@@ -166,44 +146,6 @@ fn document(key: &str, d: &Document) -> backend::Document {
     backend::Document { key: key.to_owned(), version: d.version, value: d.value.clone() }
 }
 
-/// A [`Slot`] borrowed from a table, for writing it out.
-#[derive(Serialize)]
-struct SlotRef<'a> {
-    version: u64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    deleted: bool,
-    value: &'a serde_json::Value,
-}
-
-impl Serialize for Table {
-    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        const NULL: serde_json::Value = serde_json::Value::Null;
-        let mut slots: BTreeMap<&str, SlotRef<'_>> = BTreeMap::new();
-        for (key, d) in &self.documents {
-            slots.insert(key, SlotRef { version: d.version, deleted: false, value: &d.value });
-        }
-        for (key, version) in &self.tombstones {
-            slots.insert(key, SlotRef { version: *version, deleted: true, value: &NULL });
-        }
-        serializer.collect_map(slots)
-    }
-}
-
-impl<'de> Deserialize<'de> for Table {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        let mut table = Table::default();
-        for (key, slot) in BTreeMap::<String, Slot>::deserialize(deserializer)? {
-            if slot.deleted {
-                table.tombstones.insert(key, slot.version);
-            } else {
-                table.names.insert(key.clone());
-                table.documents.insert(key, Document { version: slot.version, value: slot.value });
-            }
-        }
-        Ok(table)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -234,28 +176,6 @@ mod tests {
         let err = t.commit(vec![put("a", Some(1), 9)]).unwrap_err();
         assert!(matches!(err, Error::Conflict { expected: Some(1), found: None, .. }), "{err}");
         assert_eq!(t.commit(vec![put("a", None, 3)]).unwrap(), [3]);
-    }
-
-    #[test]
-    fn a_json_null_value_is_a_document() {
-        let mut t = Table::default();
-        t.commit(vec![Write::Put { key: "n".into(), expected: None, value: json!(null) }]).unwrap();
-        let round: Table = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
-        assert_eq!(round.get("n").unwrap().value, json!(null));
-    }
-
-    #[test]
-    fn tombstones_are_written_in_the_one_map_and_read_back() {
-        let mut t = Table::default();
-        t.commit(vec![put("a", None, 1), put("b", None, 2)]).unwrap();
-        t.commit(vec![Write::Delete { key: "a".into(), expected: 1 }]).unwrap();
-        let text = serde_json::to_value(&t).unwrap();
-        assert_eq!(text, json!({"a": {"version": 2, "deleted": true, "value": null}, "b": {"version": 1, "value": 2}}));
-        let round: Table = serde_json::from_value(text).unwrap();
-        assert_eq!(round, t);
-        assert_eq!(round.list("").len(), 1);
-        let err = round.clone().commit(vec![put("a", None, 3), put("a", Some(2), 4)]).unwrap_err();
-        assert!(matches!(err, Error::Conflict { expected: Some(2), found: Some(3), .. }), "{err}");
     }
 
     #[test]
