@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use atlas_promote_core::Result;
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
 use reqwest::{Method, StatusCode};
@@ -116,23 +116,26 @@ impl Client {
         }
     }
 
-    /// A GET, retried with backoff on 5xx, 408, 429 (honouring `Retry-After`) and timeouts.
+    /// A GET, retried on 5xx, 408, 429 (waiting its `Retry-After`), timeouts
+    /// and answers cut short, within the call's deadline.
     pub(crate) async fn get_text(&self, path: &str, query: &[(&str, &str)]) -> Result<String, ApiError> {
         let retry = self.settings.retry;
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(retry.min_delay)
-            .with_max_delay(retry.max_delay)
-            .with_max_times(retry.max_retries)
-            .with_jitter();
+        let started = Instant::now();
         let attempt = || async { self.send(Method::GET, path, query, None).await.map(|(_, text)| text) };
-        attempt
-            .retry(backoff)
+        let call = attempt
+            .retry(retry.backoff())
             .sleep(tokio::time::sleep)
             .when(ApiError::is_temporary)
-            // `None` means the backoff is used up: keep it so.
-            .adjust(|e, backoff| backoff.map(|d| e.retry_after().map_or(d, |after| after.min(retry.max_retry_after))))
-            .notify(|e, wait| tracing::debug!(error = %e, ?wait, path, "retrying CircleCI GET"))
-            .await
+            // `None` means the backoff is used up, or the wait is too long: stop.
+            .adjust(|e, backoff| backoff.and_then(|d| retry.wait(started, d, e.retry_after())))
+            .notify(|e, wait| tracing::debug!(error = %e, ?wait, path, "retrying CircleCI GET"));
+        self.within_deadline(call).await
+    }
+
+    /// `call`, or [`ApiError::Deadline`] once the call's deadline has passed.
+    async fn within_deadline<T>(&self, call: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+        let deadline = self.settings.retry.deadline;
+        tokio::time::timeout(deadline, call).await.unwrap_or(Err(ApiError::Deadline(deadline)))
     }
 
     /// A GET decoded as JSON. `operation` names it in errors.
@@ -203,7 +206,8 @@ impl Client {
                 .map(serde_json::to_value)
                 .transpose()
                 .map_err(|e| crate::error::permanent(operation, format!("cannot encode the request: {e}")))?;
-            self.send(Method::POST, path, &[], body.as_ref()).await.map_err(|e| e.into_core(operation))
+            let call = self.send(Method::POST, path, &[], body.as_ref());
+            self.within_deadline(call).await.map_err(|e| e.into_core(operation))
         }
         .instrument(span)
         .await

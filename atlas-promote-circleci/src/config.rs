@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::CircleCi;
 use crate::client::Client;
 use crate::error::invalid;
+use crate::retry::RetrySettings;
 
 /// The CircleCI cloud API.
 pub const DEFAULT_BASE_URL: &str = "https://circleci.com/api/v2";
@@ -23,30 +24,6 @@ pub const ENV_BASE_URL: &str = "ATLAS_CIRCLECI_BASE_URL";
 
 /// The checks the ATLAS preset watches; each is a workflow of the same name by default.
 pub const DEFAULT_CHECKS: [&str; 3] = ["integration", "system", "data-quality"];
-
-/// Retry settings for idempotent requests (GETs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetrySettings {
-    /// Retries after the first attempt (0: never retry).
-    pub max_retries: usize,
-    /// The first backoff delay.
-    pub min_delay: Duration,
-    /// The longest backoff delay.
-    pub max_delay: Duration,
-    /// The longest wait a `Retry-After` header may impose; longer ones are cut to this.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetrySettings {
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            min_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
-            max_retry_after: Duration::from_secs(30),
-        }
-    }
-}
 
 /// Everything but the secrets: shared by the backend's roles.
 #[derive(Debug, Clone)]
@@ -341,7 +318,9 @@ impl CircleCiBuilder {
         self
     }
 
-    /// How GETs are retried on 5xx, 429 and timeouts.
+    /// How GETs are retried (on 5xx, 408, 429, timeouts and answers cut
+    /// short), how long a server's `Retry-After` is waited out, and the
+    /// deadline of each call (default [`RetrySettings::default`]).
     pub fn with_retry(mut self, retry: RetrySettings) -> Self {
         self.settings.retry = retry;
         self

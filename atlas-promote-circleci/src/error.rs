@@ -60,6 +60,9 @@ pub enum CircleCiErrorKind {
     /// An answer that makes no sense for the operation, or a request that
     /// could not be encoded.
     Unexpected,
+    /// The call, its retries and waits included, did not end within its
+    /// deadline ([`RetrySettings::with_deadline`](crate::RetrySettings::with_deadline)): temporary.
+    Deadline,
 }
 
 impl CircleCiError {
@@ -83,6 +86,7 @@ impl CircleCiError {
             ApiError::Body(_) => CircleCiErrorKind::CutShort,
             ApiError::Decode { .. } => CircleCiErrorKind::Decode,
             ApiError::Unexpected(_) => CircleCiErrorKind::Unexpected,
+            ApiError::Deadline(_) => CircleCiErrorKind::Deadline,
         }
     }
 
@@ -119,7 +123,7 @@ impl CircleCiError {
     }
 
     /// Whether retrying may help: 408, 429, 5xx, timeouts, connection
-    /// failures and answers cut short.
+    /// failures, answers cut short and calls past their deadline.
     pub fn is_temporary(&self) -> bool {
         self.0.is_temporary()
     }
@@ -145,6 +149,9 @@ pub(crate) enum ApiError {
     /// An answer that makes no sense, or a request that cannot be encoded.
     #[error("{0}")]
     Unexpected(String),
+    /// The call, its retries and waits included, did not end within its deadline.
+    #[error("no answer within the call's deadline of {0:?}")]
+    Deadline(Duration),
 }
 
 impl ApiError {
@@ -157,7 +164,7 @@ impl ApiError {
                     || status.is_server_error()
             }
             Self::Transport(e) => e.is_timeout() || e.is_connect() || e.is_request() || e.is_body(),
-            Self::Body(_) => true,
+            Self::Body(_) | Self::Deadline(_) => true,
             Self::Decode { .. } | Self::Unexpected(_) => false,
         }
     }

@@ -40,7 +40,7 @@ fn world() -> Option<(tokio::runtime::Runtime, CircleCi)> {
         .with_base_url("http://127.0.0.1:9/api/v2")
         .with_checks(["integration", "system", "data-quality"])
         .with_timeouts(Duration::from_millis(200), Duration::from_millis(200))
-        .with_retry(RetrySettings { max_retries: 0, ..RetrySettings::default() })
+        .with_retry(RetrySettings::default().with_max_retries(0))
         .build()
         .ok()?;
     Some((runtime, circleci))

@@ -11,13 +11,15 @@ mod error;
 pub mod fuzz;
 pub mod model;
 mod pipelines;
+mod retry;
 pub mod webhook;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use config::{CircleCiBuilder, RetrySettings};
+pub use config::CircleCiBuilder;
 pub use error::{CircleCiError, CircleCiErrorKind, PipelineNotCreated};
+pub use retry::RetrySettings;
 pub use webhook::{Delivery, WebhookError, WebhookReceiver, verify_signature};
 
 use crate::client::Client;

@@ -467,12 +467,12 @@ async fn a_429_with_retry_after_seconds_is_waited_out_then_retried() {
     let server = MockServer::start().await;
     let limited = ResponseTemplate::new(429).insert_header("Retry-After", "1").set_body_string("Rate limited.");
     pipeline_workflows_after(&server, limited, 1).await;
-    let circleci = backend(&server); // Retry-After capped at 300 ms in tests
+    let circleci = backend(&server);
 
     let started = Instant::now();
     circleci.cancel(&RunId("p".into())).await.unwrap();
 
-    assert!(started.elapsed() >= Duration::from_millis(250), "waited {:?}", started.elapsed());
+    assert!(started.elapsed() >= Duration::from_millis(950), "waited {:?}", started.elapsed());
     assert_eq!(circleci.request_count(), 2);
 }
 
@@ -600,7 +600,7 @@ async fn an_api_error_is_readable_by_a_program_through_the_core_errors_source() 
         )
         .mount(&server)
         .await;
-    let no_retries = RetrySettings { max_retries: 0, ..RetrySettings::default() };
+    let no_retries = RetrySettings::default().with_max_retries(0);
     let circleci = builder(&server).with_retry(no_retries).build().unwrap();
 
     // When the calls fail, the core error's source is a CircleCiError that says what the API answered
@@ -624,4 +624,40 @@ async fn an_api_error_is_readable_by_a_program_through_the_core_errors_source() 
 
     // And one that is not about an API answer has none
     assert!(CircleCiError::of(&Error::Refused { reason: "no".into() }).is_none());
+}
+
+#[tokio::test]
+async fn a_call_ends_at_its_deadline_when_the_server_stalls() {
+    // Given a CircleCI that takes a minute to answer, a request timeout of
+    // 10 s and 3 retries (40 s without a deadline), and a deadline of 300 ms
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    let circleci = builder(&server)
+        .with_timeouts(Duration::from_secs(10), Duration::from_secs(10))
+        .with_retry(RetrySettings::default().with_deadline(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+
+    // When a run's workflows are read, the call ends at its deadline, temporary
+    let err = circleci.cancel(&RunId("5034460f-c7c4-4c43-9457-de07e2029e7b".into())).await.unwrap_err();
+    let e = CircleCiError::of(&err).unwrap_or_else(|| panic!("no CircleCiError in {err:?}"));
+    assert_eq!(e.kind(), CircleCiErrorKind::Deadline, "{err}");
+    assert!(err.is_temporary() && err.to_string().contains("deadline of 300ms"), "{err}");
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_longest_wait_ends_the_call_at_once_temporary() {
+    let server = MockServer::start().await;
+    let limited = ResponseTemplate::new(429).insert_header("Retry-After", "60").set_body_string("Rate limited.");
+    Mock::given(method("GET")).and(path("/pipeline/p/workflow")).respond_with(limited).mount(&server).await;
+    let circleci = backend(&server); // waits of up to 3 s honoured
+
+    let err = circleci.cancel(&RunId("p".into())).await.unwrap_err();
+
+    assert_eq!(circleci.request_count(), 1, "not retried before the server's minute is up");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(CircleCiError::of(&err).and_then(CircleCiError::retry_after), Some(Duration::from_secs(60)));
 }

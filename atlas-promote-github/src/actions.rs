@@ -229,7 +229,9 @@ impl CiProvider for GitHub {
         }
         .map_err(|e| {
             // No answer, a server error, or an unreadable success: the run may have started.
-            if matches!(e, GhError::Transport { .. } | GhError::Decode { .. }) || e.status().is_some_and(|s| s >= 500) {
+            if matches!(e, GhError::Transport { .. } | GhError::Decode { .. } | GhError::Deadline { .. })
+                || e.status().is_some_and(|s| s >= 500)
+            {
                 self.lost_dispatches().insert(request.key.clone(), std::time::Instant::now());
             }
             e.into_core("dispatch workflow", || format!("workflow {workflow}"))

@@ -4,11 +4,10 @@
 //! Everything here is transport; the role files (`actions.rs`, `checks.rs`,
 //! …) say which endpoint means what.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH, LINK, USER_AGENT};
@@ -17,71 +16,23 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use backon::Retryable;
+
 use crate::auth::{Credentials, still_valid};
 use crate::error::{GhError, parse_error, retry_after};
+use crate::etag::{CachedResponse, EtagCache};
+use crate::retry::RetrySettings;
 
 /// The REST API version sent on every request (reference §0.4).
 pub(crate) const API_VERSION: &str = "2022-11-28";
 /// GitHub rejects requests without a User-Agent (reference §1.1).
 pub(crate) const DEFAULT_USER_AGENT: &str = concat!("atlas-promote/", env!("CARGO_PKG_VERSION"));
-/// Conditional-request cache entries kept at most; beyond it an old entry makes room.
+/// Conditional-request cache entries kept at most; beyond it the least
+/// recently used goes.
 const CACHE_CAPACITY: usize = 1024;
-
-/// How the client waits and retries. Every wait is capped by
-/// [`max_wait`](Self::with_max_wait): a wait that would be longer fails at
-/// once with a temporary error instead, so a caller (the engine) can requeue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    pub(crate) max_retries: u32,
-    pub(crate) backoff: Duration,
-    pub(crate) max_backoff: Duration,
-    pub(crate) secondary_min_wait: Duration,
-    pub(crate) max_wait: Duration,
-}
-
-impl Default for RetryPolicy {
-    /// 3 retries, 1 s backoff doubling up to 30 s, 60 s before retrying a
-    /// secondary rate limit without `retry-after` (GitHub's advice), waits of
-    /// at most 5 minutes.
-    fn default() -> Self {
-        Self {
-            max_retries: 3,
-            backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(30),
-            secondary_min_wait: Duration::from_secs(60),
-            max_wait: Duration::from_secs(300),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// How many times one request is retried (after a 5xx on a read, a
-    /// transport failure on a read, or a rate limit).
-    pub fn with_max_retries(mut self, n: u32) -> Self {
-        self.max_retries = n;
-        self
-    }
-
-    /// The first backoff after a 5xx; it doubles on each retry up to `max`.
-    pub fn with_backoff(mut self, first: Duration, max: Duration) -> Self {
-        self.backoff = first;
-        self.max_backoff = max.max(first);
-        self
-    }
-
-    /// The first wait after a secondary rate limit that gives no
-    /// `retry-after`; it doubles on each retry.
-    pub fn with_secondary_min_wait(mut self, wait: Duration) -> Self {
-        self.secondary_min_wait = wait;
-        self
-    }
-
-    /// The longest the client sleeps for one rate limit before giving up with a temporary error.
-    pub fn with_max_wait(mut self, wait: Duration) -> Self {
-        self.max_wait = wait;
-        self
-    }
-}
+/// The first wait after a secondary rate limit that gives no `retry-after`
+/// (GitHub's advice: at least a minute); it doubles on each retry.
+pub(crate) const SECONDARY_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// How many requests a [`GitHub`](crate::GitHub) value has made: the figures
 /// behind the cost claims of the crate docs.
@@ -112,13 +63,6 @@ struct Counters {
     not_modified: AtomicU64,
     retries: AtomicU64,
     rate_limit_waits: AtomicU64,
-}
-
-#[derive(Debug, Clone)]
-struct CachedResponse {
-    etag: HeaderValue,
-    body: Arc<[u8]>,
-    link: Option<HeaderValue>,
 }
 
 /// An answer, possibly served from the conditional-request cache.
@@ -160,8 +104,9 @@ pub(crate) struct Client {
     base: Url,
     user_agent: HeaderValue,
     credentials: Credentials,
-    retry: RetryPolicy,
-    cache: Mutex<HashMap<String, CachedResponse>>,
+    retry: RetrySettings,
+    secondary_wait: Duration,
+    cache: Mutex<EtagCache>,
     counters: Counters,
 }
 
@@ -178,7 +123,8 @@ impl Client {
         base: Url,
         user_agent: HeaderValue,
         credentials: Credentials,
-        retry: RetryPolicy,
+        retry: RetrySettings,
+        secondary_wait: Duration,
     ) -> Self {
         Self {
             http,
@@ -186,7 +132,8 @@ impl Client {
             user_agent,
             credentials,
             retry,
-            cache: Mutex::new(HashMap::new()),
+            secondary_wait,
+            cache: Mutex::new(EtagCache::new(CACHE_CAPACITY)),
             counters: Counters::default(),
         }
     }
@@ -370,6 +317,8 @@ impl Client {
         }
     }
 
+    /// One call: sent, conditionally when an answer is cached, retried as
+    /// its error says, all within the call's deadline.
     async fn execute(
         &self,
         op: &'static str,
@@ -379,208 +328,189 @@ impl Client {
         bearer: Option<SecretString>,
     ) -> Result<Response, GhError> {
         let span = tracing::debug_span!("github.request", op, method = %method, url = %url);
-        self.execute_inner(method, url, body, bearer).instrument(span).await
-    }
-
-    async fn execute_inner(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&serde_json::Value>,
-        bearer: Option<SecretString>,
-    ) -> Result<Response, GhError> {
-        let idempotent = method == Method::GET;
-        let cacheable = idempotent && bearer.is_none();
-        let key = url.to_string();
-        let mut attempt = 0u32;
-        let mut secondary_waits = 0u32;
-        loop {
-            let token = match &bearer {
-                Some(token) => token.clone(),
-                None => self.bearer().await?,
-            };
-            let cached = if cacheable { self.cache_get(&key) } else { None };
-            let mut request = self
-                .http
-                .request(method.clone(), url.clone())
-                .header(ACCEPT, "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", API_VERSION)
-                .header(USER_AGENT, self.user_agent.clone())
-                .header(AUTHORIZATION, authorization(&token)?);
-            if let Some(entry) = &cached {
-                request = request.header(IF_NONE_MATCH, entry.etag.clone());
-            }
-            if let Some(body) = body {
-                request = request.json(body);
-            }
-            self.counters.sent.fetch_add(1, Ordering::Relaxed);
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(source) => {
-                    let err = GhError::Transport { url: key.clone(), source };
-                    if idempotent && attempt < self.retry.max_retries {
-                        attempt += 1;
-                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        continue;
-                    }
-                    return Err(err);
-                }
-            };
-            let status = response.status();
-            let headers = response.headers().clone();
-            let bytes = match response.bytes().await {
-                Ok(bytes) => bytes,
-                Err(source) => {
-                    if idempotent && attempt < self.retry.max_retries {
-                        attempt += 1;
-                        self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        continue;
-                    }
-                    return Err(GhError::Transport { url: key.clone(), source });
-                }
-            };
-            tracing::debug!(status = status.as_u16(), "github answered");
-
-            if status == StatusCode::NOT_MODIFIED {
-                if let Some(entry) = cached {
-                    self.counters.not_modified.fetch_add(1, Ordering::Relaxed);
-                    let mut headers = headers;
-                    if let Some(link) = entry.link {
-                        headers.insert(LINK, link);
-                    }
-                    return Ok(Response { status: StatusCode::OK, headers, body: entry.body, url: key, token });
-                }
-                return Err(GhError::Unexpected {
-                    url: key,
-                    status: 304,
-                    message: "304 without a cached answer".into(),
-                });
-            }
-            if status.is_success() {
-                let body: Arc<[u8]> = Arc::from(bytes.as_ref());
-                if cacheable && let Some(etag) = headers.get(ETAG) {
-                    self.cache_put(
-                        key.clone(),
-                        CachedResponse { etag: etag.clone(), body: body.clone(), link: headers.get(LINK).cloned() },
-                    );
-                }
-                return Ok(Response { status, headers, body, url: key, token });
-            }
-
-            let error = parse_error(&key, status.as_u16(), &headers, &bytes, token.expose_secret());
-            if let Some(wait) = self.rate_limit_wait(status, &headers, &error, secondary_waits, &key)? {
-                if attempt >= self.retry.max_retries {
-                    return Err(error);
-                }
-                attempt += 1;
-                if wait.secondary {
-                    secondary_waits += 1;
-                }
-                tracing::warn!(wait_ms = wait.duration.as_millis() as u64, "github rate limit: waiting");
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                self.counters.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(wait.duration).await;
-                continue;
-            }
-            if status.is_server_error() && idempotent && attempt < self.retry.max_retries {
-                attempt += 1;
-                self.counters.retries.fetch_add(1, Ordering::Relaxed);
-                let wait = retry_after(&headers).unwrap_or_else(|| self.backoff(attempt)).min(self.retry.max_wait);
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            if matches!(status.as_u16(), 401 | 403 | 404)
-                && let GhError::Api { accepted_permissions: Some(needed), .. } = &error
-            {
-                tracing::warn!(status = status.as_u16(), needed, "github refused: the token may lack permissions");
-            }
-            return Err(error);
+        let deadline = self.retry.deadline;
+        let call = self.retrying(method, &url, body, bearer.as_ref());
+        match tokio::time::timeout(deadline, call).instrument(span).await {
+            Ok(result) => result,
+            Err(_) => Err(GhError::Deadline { url: url.to_string(), deadline }),
         }
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
-        self.retry.backoff.saturating_mul(factor).min(self.retry.max_backoff)
+    /// [`conditional`](Self::conditional), again while its error is
+    /// temporary and sending again cannot act twice (a read, or a write
+    /// GitHub refused unread: a rate limit), waiting what GitHub asks or a
+    /// backoff with jitter, within the retry settings.
+    async fn retrying(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        bearer: Option<&SecretString>,
+    ) -> Result<Response, GhError> {
+        let idempotent = method == Method::GET;
+        let started = Instant::now();
+        let secondary_waits = AtomicU32::new(0);
+        let attempt = || self.conditional(&method, url, body, bearer, secondary_waits.load(Ordering::Relaxed));
+        attempt
+            .retry(self.retry.backoff())
+            .sleep(tokio::time::sleep)
+            .when(|e| e.is_temporary() && (idempotent || e.is_rate_limit()))
+            // `None`: the backoff is used up, or the wait is too long: stop.
+            .adjust(|e, backoff| backoff.and_then(|d| self.retry.wait(started, d, e.retry_after())))
+            .notify(|e, wait| {
+                self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                if e.is_rate_limit() {
+                    if matches!(e, GhError::SecondaryRateLimited { .. }) {
+                        secondary_waits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.counters.rate_limit_waits.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(wait_ms = wait.as_millis() as u64, "github rate limit: waiting");
+                } else {
+                    tracing::debug!(error = %e, wait_ms = wait.as_millis() as u64, "retrying github request");
+                }
+            })
+            .await
     }
 
-    /// `Some(wait)` when the answer is a rate limit worth waiting for,
-    /// `Err` when it is one we will not wait for, `None` when it is no rate
-    /// limit (reference §1.4: a 403 without those signs is a permission error).
-    fn rate_limit_wait(
+    /// One request, conditional when an earlier answer is cached: a `304` is
+    /// served from the cache, a new `ETag` remembered; an error status is
+    /// read into its [`GhError`], a rate limit into one that says how long
+    /// to wait (the `secondary_waits`-th wait, for a secondary limit that
+    /// does not say).
+    async fn conditional(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        bearer: Option<&SecretString>,
+        secondary_waits: u32,
+    ) -> Result<Response, GhError> {
+        let cacheable = *method == Method::GET && bearer.is_none();
+        let key = url.to_string();
+        let cached = if cacheable { self.cache_get(&key) } else { None };
+        let answer = self.send_once(method, url, body, bearer, cached.as_ref().map(|c| c.etag.clone())).await?;
+        let Answer { status, headers, body: bytes, token } = answer;
+        tracing::debug!(status = status.as_u16(), "github answered");
+
+        if status == StatusCode::NOT_MODIFIED {
+            if let Some(entry) = cached {
+                self.counters.not_modified.fetch_add(1, Ordering::Relaxed);
+                let mut headers = headers;
+                if let Some(link) = entry.link {
+                    headers.insert(LINK, link);
+                }
+                return Ok(Response { status: StatusCode::OK, headers, body: entry.body, url: key, token });
+            }
+            return Err(GhError::Unexpected { url: key, status: 304, message: "304 without a cached answer".into() });
+        }
+        if status.is_success() {
+            if cacheable && let Some(etag) = headers.get(ETAG) {
+                let entry =
+                    CachedResponse { etag: etag.clone(), body: bytes.clone(), link: headers.get(LINK).cloned() };
+                self.cache_put(key.clone(), entry);
+            }
+            return Ok(Response { status, headers, body: bytes, url: key, token });
+        }
+
+        let error = parse_error(&key, status.as_u16(), &headers, &bytes, token.expose_secret());
+        if matches!(status.as_u16(), 401 | 403 | 404)
+            && let GhError::Api { accepted_permissions: Some(needed), .. } = &error
+        {
+            tracing::warn!(status = status.as_u16(), needed, "github refused: the token may lack permissions");
+        }
+        Err(self.rate_limit(status, &headers, error, &key, secondary_waits))
+    }
+
+    /// Send one request and read its answer whole.
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        bearer: Option<&SecretString>,
+        etag: Option<HeaderValue>,
+    ) -> Result<Answer, GhError> {
+        let token = match bearer {
+            Some(token) => token.clone(),
+            None => self.bearer().await?,
+        };
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .header(ACCEPT, "application/vnd.github+json")
+            .header("X-GitHub-Api-Version", API_VERSION)
+            .header(USER_AGENT, self.user_agent.clone())
+            .header(AUTHORIZATION, authorization(&token)?);
+        if let Some(etag) = etag {
+            request = request.header(IF_NONE_MATCH, etag);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
+        let transport = |source| GhError::Transport { url: url.to_string(), source };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        // A body cut short of its declared length is a transport failure too.
+        let body = response.bytes().await.map_err(transport)?;
+        Ok(Answer { status, headers, body: Arc::from(body.as_ref()), token })
+    }
+
+    /// `error` as the rate limit it is, if it is one (reference §1.4: a 403
+    /// without those signs is a permission error): a secondary limit waits
+    /// its `retry-after`, else a minute doubling; a spent primary limit
+    /// waits for its reset.
+    fn rate_limit(
         &self,
         status: StatusCode,
         headers: &HeaderMap,
-        error: &GhError,
-        secondary_waits: u32,
+        error: GhError,
         url: &str,
-    ) -> Result<Option<Wait>, GhError> {
+        secondary_waits: u32,
+    ) -> GhError {
         if !matches!(status.as_u16(), 403 | 429) {
-            return Ok(None);
+            return error;
         }
-        let max = self.retry.max_wait;
-        if let Some(after) = retry_after(headers) {
-            if after > max {
-                return Err(GhError::SecondaryRateLimited {
-                    url: url.into(),
-                    status: status.as_u16(),
-                    retry_after: after,
-                });
-            }
-            return Ok(Some(Wait { duration: after, secondary: true }));
+        let (url, status) = (url.to_owned(), status.as_u16());
+        if let Some(retry_after) = retry_after(headers) {
+            return GhError::SecondaryRateLimited { url, status, retry_after };
         }
-        let remaining = headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok());
-        if remaining == Some("0") {
+        if headers.get("x-ratelimit-remaining").and_then(|v| v.to_str().ok()) == Some("0") {
             let reset = headers
                 .get("x-ratelimit-reset")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<i64>().ok())
                 .and_then(|secs| DateTime::from_timestamp(secs, 0))
                 .unwrap_or_else(|| Utc::now() + TimeDelta::seconds(60));
-            let wait = (reset - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-            if wait > max {
-                return Err(GhError::RateLimited { url: url.into(), status: status.as_u16(), reset });
-            }
-            return Ok(Some(Wait { duration: wait, secondary: false }));
+            return GhError::RateLimited { url, status, reset };
         }
-        let message = match error {
+        let message = match &error {
             GhError::Api { body, .. } => body.message.to_ascii_lowercase(),
             _ => String::new(),
         };
-        if status == StatusCode::TOO_MANY_REQUESTS || message.contains("rate limit") {
-            let wait = self.retry.secondary_min_wait.saturating_mul(2u32.saturating_pow(secondary_waits));
-            if wait > max {
-                return Err(GhError::SecondaryRateLimited {
-                    url: url.into(),
-                    status: status.as_u16(),
-                    retry_after: wait,
-                });
-            }
-            return Ok(Some(Wait { duration: wait, secondary: true }));
+        if status == 429 || message.contains("rate limit") {
+            let retry_after = self.secondary_wait.saturating_mul(2u32.saturating_pow(secondary_waits));
+            return GhError::SecondaryRateLimited { url, status, retry_after };
         }
-        Ok(None)
+        error
     }
 
     fn cache_get(&self, key: &str) -> Option<CachedResponse> {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(key).cloned()
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(key)
     }
 
     fn cache_put(&self, key: String, entry: CachedResponse) {
-        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        if cache.len() >= CACHE_CAPACITY
-            && !cache.contains_key(&key)
-            && let Some(old) = cache.keys().next().cloned()
-        {
-            cache.remove(&old);
-        }
-        cache.insert(key, entry);
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).put(key, entry);
     }
 }
 
-struct Wait {
-    duration: Duration,
-    secondary: bool,
+/// One answer, read whole, and the token its request carried.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Arc<[u8]>,
+    token: SecretString,
 }
 
 fn authorization(token: &SecretString) -> Result<HeaderValue, GhError> {

@@ -12,7 +12,8 @@ use secrecy::SecretString;
 
 use crate::GitHub;
 use crate::auth::{AppCredentials, Credentials};
-use crate::client::{Client, DEFAULT_USER_AGENT, RetryPolicy};
+use crate::client::{Client, DEFAULT_USER_AGENT, SECONDARY_RATE_LIMIT_WAIT};
+use crate::retry::RetrySettings;
 
 /// github.com's API; GitHub Enterprise Server uses `https://HOST/api/v3`.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";
@@ -50,7 +51,8 @@ pub struct GitHubBuilder {
     run_lookup: Option<(u32, Duration)>,
     directory_ttl: Option<Duration>,
     check_apps: Vec<String>,
-    retry: Option<RetryPolicy>,
+    retry: Option<RetrySettings>,
+    secondary_wait: Option<Duration>,
     timeouts: Option<(Duration, Duration)>,
 }
 
@@ -228,9 +230,18 @@ impl GitHubBuilder {
         self
     }
 
-    /// How the client retries and waits on rate limits.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+    /// How reads (and writes GitHub refused unread: rate limits) are
+    /// retried, how long a rate limit is waited out, and the deadline of
+    /// each call (default [`RetrySettings::default`]).
+    pub fn with_retry(mut self, retry: RetrySettings) -> Self {
         self.retry = Some(retry);
+        self
+    }
+
+    /// The first wait after a secondary rate limit that gives no
+    /// `retry-after` (default 60 s, GitHub's advice); it doubles on each retry.
+    pub fn with_secondary_rate_limit_wait(mut self, wait: Duration) -> Self {
+        self.secondary_wait = Some(wait);
         self
     }
 
@@ -277,7 +288,9 @@ impl GitHubBuilder {
             None => default_http_client(self.timeouts.unwrap_or(DEFAULT_TIMEOUTS))
                 .map_err(|e| invalid(format!("HTTP client: {e}")))?,
         };
-        let client = Client::new(http, base, user_agent, credentials, self.retry.unwrap_or_default());
+        let retry = self.retry.unwrap_or_default();
+        let secondary_wait = self.secondary_wait.unwrap_or(SECONDARY_RATE_LIMIT_WAIT);
+        let client = Client::new(http, base, user_agent, credentials, retry, secondary_wait);
         let (attempts, delay) = self.run_lookup.unwrap_or((10, Duration::from_secs(2)));
         let config = Config {
             org: self.org.unwrap_or_else(|| owner.clone()),

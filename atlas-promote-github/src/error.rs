@@ -51,12 +51,15 @@ pub enum GitHubErrorKind {
     /// The request never got an answer, or its answer was cut short.
     Transport,
     /// The primary rate limit is spent until [`GitHubError::rate_limit_reset`],
-    /// further than the client is willing to wait.
+    /// further than the client was willing to wait.
     RateLimited,
-    /// A secondary rate limit asked to wait longer than the client is willing to.
+    /// A secondary rate limit asked to wait longer than the client was willing to.
     SecondaryRateLimited,
     /// A success status whose body is not what the API documents.
     Decode,
+    /// The call, its retries and waits included, did not end within its
+    /// deadline ([`RetrySettings::with_deadline`](crate::RetrySettings::with_deadline)): temporary.
+    Deadline,
     /// A status the operation does not expect (202 where 201 is documented).
     Unexpected,
     /// The GitHub App's credentials could not produce an installation token.
@@ -136,6 +139,7 @@ impl GitHubError {
             GhError::RateLimited { .. } => GitHubErrorKind::RateLimited,
             GhError::SecondaryRateLimited { .. } => GitHubErrorKind::SecondaryRateLimited,
             GhError::Decode { .. } => GitHubErrorKind::Decode,
+            GhError::Deadline { .. } => GitHubErrorKind::Deadline,
             GhError::Unexpected { .. } => GitHubErrorKind::Unexpected,
             GhError::AppAuth(_) => GitHubErrorKind::AppAuth,
             GhError::Invalid(_) => GitHubErrorKind::Invalid,
@@ -186,12 +190,7 @@ impl GitHubError {
     /// How long GitHub asked to wait: its `Retry-After`, or the time left
     /// until a spent primary rate limit resets.
     pub fn retry_after(&self) -> Option<Duration> {
-        match &self.0 {
-            GhError::Api { retry_after, .. } => *retry_after,
-            GhError::SecondaryRateLimited { retry_after, .. } => Some(*retry_after),
-            GhError::RateLimited { reset, .. } => Some((*reset - Utc::now()).to_std().unwrap_or(Duration::ZERO)),
-            _ => None,
-        }
+        self.0.retry_after()
     }
 
     /// When a spent primary rate limit resets (`X-RateLimit-Reset`).
@@ -210,13 +209,14 @@ impl GitHubError {
             | GhError::RateLimited { url, .. }
             | GhError::SecondaryRateLimited { url, .. }
             | GhError::Decode { url, .. }
+            | GhError::Deadline { url, .. }
             | GhError::Unexpected { url, .. } => Some(url),
             GhError::AppAuth(_) | GhError::Invalid(_) => None,
         }
     }
 
     /// Whether retrying later may succeed: no answer, 5xx, 429, a rate
-    /// limit, a 202 where the operation expects more.
+    /// limit, a call past its deadline, a 202 where the operation expects more.
     pub fn is_temporary(&self) -> bool {
         self.0.is_temporary()
     }
@@ -244,12 +244,17 @@ pub(crate) enum GhError {
         accepted_permissions: Option<String>,
         retry_after: Option<Duration>,
     },
-    /// The primary rate limit is spent until `reset`, further than we are willing to wait.
+    /// The primary rate limit is spent until `reset` (retried when that is
+    /// within the longest wait and the call's deadline).
     #[error("rate limit exhausted until {reset} ({url})")]
     RateLimited { url: String, status: u16, reset: DateTime<Utc> },
-    /// A secondary rate limit asked us to wait longer than we are willing to.
+    /// A secondary rate limit asking to wait `retry_after` (retried when
+    /// that is within the longest wait and the call's deadline).
     #[error("secondary rate limit: retry after {retry_after:?} ({url})")]
     SecondaryRateLimited { url: String, status: u16, retry_after: Duration },
+    /// The call, its retries and waits included, did not end within its deadline.
+    #[error("no answer from {url} within the call's deadline of {deadline:?}")]
+    Deadline { url: String, deadline: Duration },
     /// A 2xx answer whose body is not what the API documents. `message` is
     /// serde's, redacted (it quotes the body's strings).
     #[error("unexpected body from {url}: {message}")]
@@ -269,10 +274,29 @@ impl GhError {
     /// Whether retrying later may succeed.
     pub(crate) fn is_temporary(&self) -> bool {
         match self {
-            Self::Transport { .. } | Self::RateLimited { .. } | Self::SecondaryRateLimited { .. } => true,
+            Self::Transport { .. }
+            | Self::RateLimited { .. }
+            | Self::SecondaryRateLimited { .. }
+            | Self::Deadline { .. } => true,
             Self::Api { status, .. } => *status >= 500 || *status == 429,
             Self::Unexpected { status, .. } => *status == 202,
             Self::Decode { .. } | Self::Invalid(_) | Self::AppAuth(_) => false,
+        }
+    }
+
+    /// A rate limit: GitHub refused the request unread, so even a write may be sent again.
+    pub(crate) fn is_rate_limit(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::SecondaryRateLimited { .. })
+    }
+
+    /// How long GitHub asked to wait: its `Retry-After`, or the time left
+    /// until a spent primary rate limit resets.
+    pub(crate) fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
+            Self::SecondaryRateLimited { retry_after, .. } => Some(*retry_after),
+            Self::RateLimited { reset, .. } => Some((*reset - Utc::now()).to_std().unwrap_or(Duration::ZERO)),
+            _ => None,
         }
     }
 

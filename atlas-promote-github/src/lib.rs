@@ -55,10 +55,12 @@ mod config;
 mod deployments;
 mod environments;
 mod error;
+mod etag;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod model;
 mod protection;
+mod retry;
 mod reviews;
 mod teams;
 pub mod webhook;
@@ -73,10 +75,11 @@ use secrecy::SecretString;
 
 pub use actions::{MAX_INPUTS, RESERVED_INPUTS, dispatch_inputs, run_status};
 pub use checks::{check_run_result, commit_status_results};
-pub use client::{RequestStats, RetryPolicy};
+pub use client::RequestStats;
 pub use config::{DEFAULT_API_URL, GitHubBuilder};
 pub use error::{FieldError, GitHubError, GitHubErrorKind};
 pub use protection::{GateAnswer, GateRequest};
+pub use retry::RetrySettings;
 pub use reviews::review_records;
 pub use webhook::{Delivery, WebhookReceiver};
 

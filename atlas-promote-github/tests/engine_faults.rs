@@ -10,7 +10,7 @@ mod fake;
 use std::time::{Duration, Instant};
 
 use atlas_promote_core::{Error, Notice, Tick};
-use atlas_promote_github::RetryPolicy;
+use atlas_promote_github::RetrySettings;
 use chrono::TimeDelta;
 use fake::harness::Harness;
 use fake::{Fault, FaultKind, repo_path};
@@ -22,13 +22,14 @@ const B: &str = "e5bd3914e2e596debea16f433f57875b5b90bcd6";
 /// Short client timeouts, small retry waits; through a front that can drop connections.
 async fn harness() -> Harness {
     Harness::through_front(|b| {
-        b.with_timeouts(Duration::from_millis(250), Duration::from_millis(250)).with_retry(
-            RetryPolicy::default()
-                .with_max_retries(3)
-                .with_backoff(Duration::from_millis(5), Duration::from_millis(20))
-                .with_secondary_min_wait(Duration::from_millis(20))
-                .with_max_wait(Duration::from_secs(2)),
-        )
+        b.with_timeouts(Duration::from_millis(250), Duration::from_millis(250))
+            .with_retry(
+                RetrySettings::default()
+                    .with_max_retries(3)
+                    .with_backoff(Duration::from_millis(5), Duration::from_millis(20))
+                    .with_max_wait(Duration::from_secs(2)),
+            )
+            .with_secondary_rate_limit_wait(Duration::from_millis(20))
     })
     .await
 }

@@ -18,6 +18,14 @@
 //! # }
 //! ```
 //!
+//! People operate the release through the same process: the operator API
+//! under `/api/v1/` (DESIGN §9; every write attributed to the operator whose
+//! bearer token came with it, see [`Operators`], and audited with them) and
+//! the status page at `/` and `/promotions/{sha}` (server-rendered HTML, no
+//! JavaScript). The `atlas-promote` command's `status`, `plan`, `approve`,
+//! `hold`, `release`, `override`, `rollback`, `retry` and `audit` speak
+//! that API.
+//!
 //! What one round of the loop does ([`Server::step`]): hand the work the
 //! webhooks brought to the engine, tick, write the tick's notifications to
 //! the store's outbox, and deliver what the outbox holds. The loop runs a

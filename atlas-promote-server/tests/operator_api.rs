@@ -444,3 +444,20 @@ async fn audit_verify_walks_the_chain_and_checks_an_expected_head() {
     assert_eq!(body["ok"], false, "{body}");
     assert_eq!(body["break"]["seq"], 2, "{body}");
 }
+
+#[tokio::test]
+async fn an_environment_shows_since_when_a_commit_that_moved_on_is_live_there() {
+    let w = world(ReadAccess::Open);
+    w.merged_and_live_in_dev("c1").await;
+    let deployed_in_dev =
+        w.store.audit(0).await.unwrap().into_iter().find(|r| r.entry.action == "deploy.succeeded").unwrap().entry.at;
+    w.promoter.approve("dan", "staging", "c1", atlas_promote_core::ApprovalDecision::Approve).await.unwrap();
+    w.settle().await;
+    assert_eq!(w.state("c1").await, "live in staging");
+    let running = start(&w.server).await;
+    let (_, envs) = get(&running.url, "/api/v1/environments", None).await;
+    let dev = &envs["environments"][0];
+    assert_eq!(dev["live"]["sha"], "c1", "{dev}");
+    let since: chrono::DateTime<chrono::Utc> = dev["live"]["since"].as_str().unwrap().parse().unwrap();
+    assert_eq!(since, deployed_in_dev, "from the audit log, as c1's state now speaks of staging");
+}

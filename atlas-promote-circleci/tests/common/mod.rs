@@ -54,18 +54,18 @@ pub fn first_item(name: &str) -> Value {
     fixture(name)[0].clone()
 }
 
-/// A builder pointed at `server`, with tiny retry delays (no test waits long).
+/// A builder pointed at `server`, with tiny retry delays; a server's
+/// `Retry-After` is honoured up to 3 s.
 pub fn builder(server: &MockServer) -> CircleCiBuilder {
     CircleCiBuilder::new()
         .with_token(TOKEN)
         .with_project_slug(SLUG)
         .with_base_url(server.uri())
-        .with_retry(RetrySettings {
-            max_retries: 3,
-            min_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            max_retry_after: Duration::from_millis(300),
-        })
+        .with_retry(
+            RetrySettings::default()
+                .with_backoff(Duration::from_millis(1), Duration::from_millis(5))
+                .with_max_wait(Duration::from_secs(3)),
+        )
         // The published payloads are from 2020: look back far enough.
         .with_lookback(chrono::TimeDelta::days(365 * 20))
 }

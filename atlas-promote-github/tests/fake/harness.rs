@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlas_promote_core::{ApprovalDecision, Clock, ManualClock, MemoryStore, Notice, Policy, Promoter, Tick};
-use atlas_promote_github::{GitHub, GitHubBuilder, RetryPolicy};
+use atlas_promote_github::{GitHub, GitHubBuilder, RetrySettings};
 use chrono::{DateTime, TimeDelta, Utc};
 use wiremock::MockServer;
 
@@ -65,11 +65,11 @@ impl Harness {
                 .with_workflow("flush", "deploy.yml")
                 .with_dispatch_ref("main")
                 .with_retry(
-                    RetryPolicy::default()
+                    RetrySettings::default()
                         .with_backoff(Duration::from_millis(5), Duration::from_millis(20))
-                        .with_secondary_min_wait(Duration::from_millis(20))
                         .with_max_wait(Duration::from_millis(500)),
-                ),
+                )
+                .with_secondary_rate_limit_wait(Duration::from_millis(20)),
         )
         .build()
         .expect("a valid configuration");

@@ -467,3 +467,45 @@ async fn an_api_error_is_readable_by_a_program_through_the_core_errors_source() 
     // And one that is not about an API answer has none
     assert!(GitHubError::of(&Error::Refused { reason: "no".into() }).is_none());
 }
+
+#[tokio::test]
+async fn a_call_ends_at_its_deadline_when_the_server_stalls() {
+    // Given a GitHub that takes a minute to answer, a request timeout of
+    // 10 s and 3 retries (40 s without a deadline), and a deadline of 300 ms
+    let server = MockServer::start().await;
+    api("GET", &statuses_path())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(60)))
+        .mount(&server)
+        .await;
+    let gh = builder(&server)
+        .with_timeouts(Duration::from_secs(10), Duration::from_secs(10))
+        .with_retry(fast_retry().with_deadline(Duration::from_millis(300)))
+        .build()
+        .unwrap();
+
+    // When the statuses are read, the call ends at its deadline, temporary
+    let err = gh.commit_statuses("abc").await.unwrap_err();
+    let e = GitHubError::of(&err).unwrap_or_else(|| panic!("no GitHubError in {err:?}"));
+    assert_eq!(e.kind(), GitHubErrorKind::Deadline, "{err}");
+    assert!(err.is_temporary() && err.to_string().contains("deadline of 300ms"), "{err}");
+}
+
+#[tokio::test]
+async fn a_retry_after_longer_than_the_longest_wait_ends_the_call_at_once_temporary() {
+    let server = MockServer::start().await;
+    api("GET", &statuses_path())
+        .respond_with(
+            ResponseTemplate::new(503)
+                .insert_header("retry-after", "60")
+                .set_body_json(serde_json::json!({"message": "Service Unavailable"})),
+        )
+        .mount(&server)
+        .await;
+    let gh = github(&server); // waits of up to 2 s honoured
+
+    let err = gh.commit_statuses("abc").await.unwrap_err();
+
+    assert_eq!(gh.stats().sent, 1, "not retried before the server's minute is up");
+    assert!(err.is_temporary(), "{err}");
+    assert_eq!(GitHubError::of(&err).and_then(GitHubError::retry_after), Some(Duration::from_secs(60)));
+}

@@ -15,7 +15,7 @@ mod webhooks;
 
 use std::time::Duration;
 
-use atlas_promote_github::{GitHub, GitHubBuilder, RetryPolicy};
+use atlas_promote_github::{GitHub, GitHubBuilder, RetrySettings};
 use serde_json::Value;
 use wiremock::matchers::{header, header_exists, method, path};
 use wiremock::{MockBuilder, MockServer};
@@ -37,10 +37,9 @@ pub fn fixture(name: &str) -> Value {
 }
 
 /// Waits short enough that no test sleeps more than about a second.
-pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy::default()
+pub fn fast_retry() -> RetrySettings {
+    RetrySettings::default()
         .with_backoff(Duration::from_millis(10), Duration::from_millis(50))
-        .with_secondary_min_wait(Duration::from_millis(20))
         .with_max_wait(Duration::from_secs(2))
 }
 
@@ -51,6 +50,7 @@ pub fn builder(server: &MockServer) -> GitHubBuilder {
         .with_repository(REPO)
         .with_base_url(server.uri())
         .with_retry(fast_retry())
+        .with_secondary_rate_limit_wait(Duration::from_millis(20))
         .with_run_lookup(3, Duration::from_millis(10))
 }
 
