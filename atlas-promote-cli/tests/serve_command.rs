@@ -64,19 +64,17 @@ fn serve_without_its_secrets_names_each_missing_variable_and_exits_2() {
     assert_eq!(stderr.lines().filter(|l| l.contains("is not set")).count(), FAKE_SECRETS.len(), "{stderr}");
 }
 
-#[test]
-fn serve_starts_on_the_example_with_fake_credentials_answers_and_stops_cleanly_on_sigterm() {
-    let dir = std::env::temp_dir().join(format!("atlas-serve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("atlas.db");
-    let store = format!("sqlite://{}", db.display());
+/// Run `serve` on the example config with `store`, the fake secrets and
+/// `env`; check that it answers `/healthz` and stops with 0 on SIGTERM;
+/// return its logs.
+fn serve_once(store: &str, env: &[(&str, &str)]) -> String {
     let mut command = Command::new(env!("CARGO_BIN_EXE_atlas-promote"));
     command
-        .args(["serve", "--config", CONFIG, "--listen", "127.0.0.1:0", "--log-format", "json", "--store", &store])
+        .args(["serve", "--config", CONFIG, "--listen", "127.0.0.1:0", "--log-format", "json", "--store", store])
         .current_dir(root())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    for (variable, value) in FAKE_SECRETS {
+    for (variable, value) in FAKE_SECRETS.iter().chain(env) {
         command.env(variable, value);
     }
     let mut child = command.spawn().unwrap();
@@ -102,10 +100,52 @@ fn serve_starts_on_the_example_with_fake_credentials_answers_and_stops_cleanly_o
     let status = child.wait().unwrap();
     stderr.read_to_string(&mut logs).unwrap();
     assert_eq!(status.code(), Some(0), "{logs}");
+    logs
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("atlas-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn serve_starts_on_the_example_with_fake_credentials_answers_and_stops_cleanly_on_sigterm() {
+    let dir = temp_dir("serve");
+    let db = dir.join("atlas.db");
+    let logs = serve_once(&format!("sqlite://{}", db.display()), &[]);
     assert!(logs.contains("shutting down"), "{logs}");
     for (_, value) in FAKE_SECRETS {
         assert!(!logs.contains(value), "a secret in the logs: {logs}");
     }
     assert!(db.exists(), "the SQLite store was created");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn serve_keys_the_audit_chain_from_the_environment_and_refuses_the_store_without_its_key() {
+    const KEY: &str = "a chain key of at least thirty-two bytes, for tests";
+    let dir = temp_dir("serve-keyed");
+    let store = format!("sqlite://{}", dir.join("atlas.db").display());
+    let logs = serve_once(&store, &[("ATLAS_AUDIT_CHAIN_KEY", KEY)]);
+    assert!(!logs.contains(KEY), "the chain key in the logs: {logs}");
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_atlas-promote"));
+    command.args(["serve", "--config", CONFIG, "--listen", "127.0.0.1:0", "--store", &store]).current_dir(root());
+    for (variable, value) in FAKE_SECRETS {
+        command.env(variable, value);
+    }
+    let output = command.env_remove("ATLAS_AUDIT_CHAIN_KEY").output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("its audit chain is keyed"), "{stderr}");
+    assert!(stderr.contains("ATLAS_AUDIT_CHAIN_KEY"), "says where the key comes from: {stderr}");
+
+    let short = command.env("ATLAS_AUDIT_CHAIN_KEY", "short").output().unwrap();
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert_eq!(short.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ATLAS_AUDIT_CHAIN_KEY"), "{stderr}");
+    assert!(!stderr.contains("short\n") && !stderr.contains("`short`"), "the key's value is never shown: {stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }

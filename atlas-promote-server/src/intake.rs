@@ -125,6 +125,7 @@ struct PullRequestEvent {
 #[derive(Deserialize)]
 struct PullRequest {
     head: Head,
+    base: Head,
     user: Login,
     updated_at: Option<DateTime<Utc>>,
 }
@@ -186,8 +187,21 @@ impl WebhookSource for GitHubSource {
                 if !matches!(pr.action.as_str(), "opened" | "synchronize" | "reopened") {
                     return Ok(Received::ignored(id, event, format!("pull request {}: nothing to review", pr.action)));
                 }
+                let base = &pr.pull_request.base.reference;
+                if *base != self.trunk {
+                    return Ok(Received::ignored(
+                        id,
+                        event,
+                        format!("a pull request into {base}, not into trunk ({})", self.trunk),
+                    ));
+                }
+                // On its way to trunk: a trunk candidate under review (the
+                // review → trunk gate decides on its head), which keeps the
+                // name of the branch it comes from. A branch candidate would
+                // be a build for an ephemeral environment instead.
                 let head = pr.pull_request.head;
-                let mut candidate = Candidate::branch(head.sha, head.reference, [pr.pull_request.user.login]);
+                let mut candidate = Candidate::trunk(head.sha, [pr.pull_request.user.login]);
+                candidate.branch = Some(head.reference);
                 candidate.created_at = pr.pull_request.updated_at;
                 Ok(Received::accepted(id, event, vec![Work::Review(candidate)]))
             }

@@ -267,11 +267,7 @@ async fn promotion(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(s
 /// their live decisions and plans, the holds.
 async fn status(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Answer {
     reader(&shared, &headers)?;
-    let holds: Vec<_> = views::holds(&shared)
-        .await?
-        .into_iter()
-        .map(|(stage, hold)| json!({ "stage": stage, "by": hold.by, "reason": hold.reason, "at": hold.at }))
-        .collect();
+    let holds = holds_json(&shared).await?;
     Ok(ok(json!({
         "policy": shared.promoter.policy().name,
         "at": shared.promoter.now(),
@@ -279,6 +275,15 @@ async fn status(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Answer
         "candidates": views::candidates(&shared).await?,
         "holds": holds,
     })))
+}
+
+/// The holds as `[{stage, by, reason, at}]`.
+async fn holds_json(shared: &Shared) -> Result<Vec<serde_json::Value>, ApiError> {
+    Ok(views::holds(shared)
+        .await?
+        .into_iter()
+        .map(|(stage, hold)| json!({ "stage": stage, "by": hold.by, "reason": hold.reason, "at": hold.at }))
+        .collect())
 }
 
 #[derive(Debug, Deserialize)]
@@ -347,11 +352,7 @@ async fn audit(
 
 async fn holds(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Answer {
     reader(&shared, &headers)?;
-    let holds: Vec<_> = views::holds(&shared)
-        .await?
-        .into_iter()
-        .map(|(stage, hold)| json!({ "stage": stage, "by": hold.by, "reason": hold.reason, "at": hold.at }))
-        .collect();
+    let holds = holds_json(&shared).await?;
     Ok(ok(json!({ "holds": holds })))
 }
 

@@ -70,9 +70,9 @@ pub(crate) async fn builder_from_config(
     config: &Config,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Result<ServerBuilder, StartError> {
-    let secrets = config.secrets(lookup)?;
+    let secrets = config.secrets(&lookup)?;
     let policy = Policy::from_path(config.resolve(&config.policy))?;
-    let store = open_store(&store_url(config)).await?;
+    let store = open_store(&store_url(config), &lookup).await?;
     let secret = |variable: &str| secrets.get(variable).cloned().unwrap_or_else(|| SecretString::from(String::new()));
     let github = match &config.github {
         Some(section) => Some(github(config, section, &secrets, &policy).map_err(|source| backend("github", source))?),
@@ -195,14 +195,25 @@ fn github(
     builder.build()
 }
 
-async fn open_store(url: &str) -> Result<Arc<dyn StateStore>, StartError> {
+async fn open_store(url: &str, lookup: &impl Fn(&str) -> Option<String>) -> Result<Arc<dyn StateStore>, StartError> {
     if url.starts_with("memory://") {
         tracing::warn!("store memory://: nothing is kept when the service stops");
         return Ok(Arc::new(MemoryStore::new()));
     }
+    // The audit chain is keyed (HMAC-SHA256) when ATLAS_AUDIT_CHAIN_KEY is
+    // set: a store created keyed cannot be opened without its key, so a
+    // service started without it is refused rather than serving an
+    // unverifiable log.
+    let mut options = atlas_promote_sql::OpenOptions::new();
+    let variable = atlas_promote_sql::CHAIN_KEY_ENV;
+    if let Some(key) = lookup(variable).filter(|k| !k.is_empty()) {
+        let key = atlas_promote_core::audit::ChainKey::new(key.into_bytes())
+            .map_err(|e| StartError::Store { url: shown(url), message: format!("{variable}: {e}") })?;
+        options = options.with_chain_key(key);
+    }
     // Opening checks the audit chain and the documents against it: a
     // damaged or tampered store is refused here, before anything is served.
-    match atlas_promote_sql::SqlStore::open(url).await {
+    match atlas_promote_sql::SqlStore::open_with(url, options).await {
         Ok(store) => Ok(Arc::new(store)),
         Err(e) => Err(StartError::Store { url: shown(url), message: e.to_string() }),
     }

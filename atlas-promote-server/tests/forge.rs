@@ -90,6 +90,38 @@ async fn the_review_decision_is_posted_once_as_the_review_commit_status() {
 }
 
 #[tokio::test]
+async fn a_pull_request_into_trunk_is_reviewed_as_a_trunk_candidate_and_its_decision_posted() {
+    let forge = Recorder::default();
+    let w = common::world();
+    let server = common::builder(&w).with_forge(Arc::new(forge.clone())).build();
+    let running = common::start(server.clone()).await;
+    let sha = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+    let body = common::pull_request("opened", "main", "pipeline-change", sha, "alice");
+    let (status, reply) =
+        common::deliver(&running.url, "pull_request", "pr-1", body.clone(), Some(common::signature(&body))).await;
+    assert_eq!((status, reply["outcome"].as_str()), (202, Some("accepted")), "{reply}");
+    let into_other = common::pull_request("opened", "release-1.x", "backport", "b1", "alice");
+    let (status, reply) =
+        common::deliver(&running.url, "pull_request", "pr-2", into_other.clone(), Some(common::signature(&into_other)))
+            .await;
+    assert_eq!((status, reply["outcome"].as_str()), (202, Some("ignored")), "{reply}");
+    assert!(reply["reason"].as_str().unwrap_or_default().contains("release-1.x"), "{reply}");
+
+    let step = server.step().await.unwrap();
+    assert!(step.failed_work.is_empty(), "{:?}", step.failed_work);
+    let promotion = server.promoter().promotion(sha).await.unwrap().value.promotion;
+    assert!(matches!(promotion.state, atlas_promote_core::State::UnderReview { .. }), "{}", promotion.state);
+    assert_eq!(promotion.candidate.origin, atlas_promote_core::Origin::Trunk, "on its way to trunk");
+    assert_eq!(promotion.candidate.branch.as_deref(), Some("pipeline-change"), "the branch name is kept");
+    assert_eq!(promotion.candidate.authors, ["alice"]);
+    server.step().await.unwrap();
+    let reviews = forge.reviews.lock().unwrap().clone();
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    assert_eq!(reviews[0].0, sha, "posted on the pull request's head");
+    assert_eq!(reviews[0].1.state, ReviewState::Failure, "no approval yet: {:?}", reviews[0].1);
+}
+
+#[tokio::test]
 async fn a_protection_rule_is_answered_by_the_gate_and_a_deploy_the_engine_did_not_start_is_rejected() {
     let forge = Recorder::default();
     let w = common::world();

@@ -115,6 +115,29 @@ pub fn push(branch: &str, sha: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// A `pull_request` delivery (the fields of GitHub's documented event that
+/// the service reads, plus the ones around them).
+pub fn pull_request(action: &str, base: &str, head: &str, sha: &str, user: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "action": action,
+        "number": 2,
+        "pull_request": {
+            "number": 2,
+            "state": "open",
+            "title": "Update the pipeline",
+            "user": { "login": user, "type": "User" },
+            "created_at": "2026-05-04T07:50:00Z",
+            "updated_at": "2026-05-04T07:55:00Z",
+            "merge_commit_sha": null,
+            "head": { "label": format!("acme:{head}"), "ref": head, "sha": sha },
+            "base": { "label": format!("acme:{base}"), "ref": base, "sha": "f95f852bd8fca8fcc58a9a2d6c842781e32a215e" },
+        },
+        "repository": { "full_name": "acme/atlas" },
+        "sender": { "login": user },
+    }))
+    .unwrap()
+}
+
 /// POST a GitHub delivery.
 pub async fn deliver(
     url: &str,
