@@ -26,7 +26,7 @@ use tracing::Instrument;
 use crate::client::segment;
 use crate::error::BACKEND;
 use crate::model::{Job, JobStatus, JobType, Workflow};
-use crate::pipelines::{newest_per_name, same_commit};
+use crate::model::{newest_per_name, same_commit};
 use crate::{CircleCi, lock};
 
 /// An approval job and the workflow it is in.
@@ -40,8 +40,8 @@ impl CircleCi {
     /// The trunk pipelines of `sha` that may hold approval jobs: not
     /// scheduled ones. Found once per commit, then kept.
     async fn approval_pipelines(&self, sha: &str) -> Result<Vec<String>> {
-        if let Some(ids) = lock(&self.inner.cache).approval_pipelines.get(sha) {
-            return Ok(ids.clone());
+        if let Some(ids) = lock(&self.inner.cache).approval_pipelines(sha) {
+            return Ok(ids);
         }
         let cutoff = Utc::now() - self.inner.settings.lookback;
         let ids: Vec<String> = self
@@ -52,7 +52,7 @@ impl CircleCi {
             .map(|p| p.id)
             .collect();
         if !ids.is_empty() {
-            lock(&self.inner.cache).approval_pipelines.insert(sha.to_owned(), ids.clone());
+            lock(&self.inner.cache).remember_approval_pipelines(sha, ids.clone());
         }
         Ok(ids)
     }
@@ -63,11 +63,8 @@ impl CircleCi {
         let mut out = Vec::new();
         for pipeline_id in self.approval_pipelines(sha).await? {
             // A settled pipeline whose jobs hold no approval job (a deploy) is not read again.
-            let workflows = self
-                .workflows_if_relevant(&pipeline_id, |w, cache| {
-                    cache.jobs.get(&w.id).is_none_or(|jobs| jobs.value.iter().any(|j| j.kind == JobType::Approval))
-                })
-                .await?;
+            let workflows =
+                self.workflows_if_relevant(&pipeline_id, |w, cache| cache.may_hold_approvals(&w.id)).await?;
             for workflow in newest_per_name(&workflows) {
                 let jobs = self.jobs(workflow).await?;
                 out.extend(

@@ -27,7 +27,7 @@ use tracing::Instrument;
 
 use crate::CircleCi;
 use crate::model::{Workflow, WorkflowStatus};
-use crate::pipelines::{newest_per_name, same_commit};
+use crate::model::{newest_per_name, same_commit};
 
 /// A check's status from its workflow's; `None` finish time while running.
 pub(crate) fn check_status(workflow: &Workflow) -> CheckStatus {

@@ -5,7 +5,7 @@
 //! status is that of the newest workflow named like the request's workflow
 //! (or of all the pipeline's workflows, when none has that name).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use atlas_promote_core::{CiProvider, IdempotencyKey, Origin, Result, Run, RunId, RunKind, RunRequest, RunStatus};
@@ -13,59 +13,19 @@ use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::cache::Tracked;
 use crate::client::{decode, segment};
 use crate::error::{BACKEND, PipelineNotCreated, invalid, permanent};
 use crate::model::{
     BranchRef, LegacyTrigger, Message, Pipeline, PipelineConfig, PipelineCreation, PipelineState, PipelineValues,
-    RunTrigger, Workflow, WorkflowStatus,
+    RunTrigger, Workflow, newest_per_name, run_status,
 };
-use crate::pipelines::newest_per_name;
 use crate::{CircleCi, lock};
 
 /// Pipeline parameter limits (spec: 100 entries, 128-character keys, 512-character values).
 const MAX_PARAMETERS: usize = 100;
 const MAX_KEY: usize = 128;
 const MAX_VALUE: usize = 512;
-
-/// What this backend knows of pipelines it started or found.
-#[derive(Debug, Default)]
-pub(crate) struct RunCache {
-    by_key: HashMap<IdempotencyKey, String>,
-    by_pipeline: HashMap<String, Tracked>,
-    /// Pipelines read back that carry no atlas key.
-    not_ours: HashSet<String>,
-}
-
-impl RunCache {
-    /// The key of a pipeline this backend started or found.
-    pub(crate) fn key_of(&self, pipeline_id: &str) -> Option<IdempotencyKey> {
-        self.by_pipeline.get(pipeline_id).map(|t| t.key.clone())
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Tracked {
-    key: IdempotencyKey,
-    workflow: Option<String>,
-    number: Option<i64>,
-    /// Set once `GET /pipeline/{id}` said `created`: from then on only the workflows are read.
-    created_at: Option<DateTime<Utc>>,
-    /// The final answer, once the run finished (a run never leaves a finished status).
-    done: Option<Run>,
-}
-
-/// The run status of one workflow status.
-pub(crate) fn run_status(status: &WorkflowStatus) -> RunStatus {
-    match status {
-        WorkflowStatus::Success => RunStatus::Succeeded,
-        WorkflowStatus::Running | WorkflowStatus::Failing | WorkflowStatus::OnHold | WorkflowStatus::Queued => {
-            RunStatus::Running
-        }
-        WorkflowStatus::Failed | WorkflowStatus::Error | WorkflowStatus::Unauthorized => RunStatus::Failed,
-        WorkflowStatus::Canceled | WorkflowStatus::NotRun => RunStatus::Cancelled,
-        WorkflowStatus::Unknown(s) => RunStatus::Unknown(s.clone()),
-    }
-}
 
 /// The status of a run made of these workflows: going while any goes, then
 /// unknown, failed, cancelled, succeeded, in that order of precedence.
@@ -185,9 +145,7 @@ impl CircleCi {
     }
 
     fn remember(&self, pipeline_id: &str, tracked: Tracked) {
-        let mut cache = lock(&self.inner.cache);
-        cache.runs.by_key.insert(tracked.key.clone(), pipeline_id.to_owned());
-        cache.runs.by_pipeline.insert(pipeline_id.to_owned(), tracked);
+        lock(&self.inner.cache).runs.remember(pipeline_id, tracked);
     }
 
     /// The atlas key (and workflow) a pipeline was started with, read back
@@ -247,7 +205,7 @@ impl CircleCi {
 
     /// The run of a pipeline, read now.
     async fn run_of(&self, pipeline_id: &str, known: Option<Pipeline>) -> Result<Run> {
-        let tracked = lock(&self.inner.cache).runs.by_pipeline.get(pipeline_id).cloned();
+        let tracked = lock(&self.inner.cache).runs.tracked(pipeline_id);
         if let Some(done) = tracked.as_ref().and_then(|t| t.done.clone()) {
             return Ok(done);
         }
@@ -419,7 +377,7 @@ impl CiProvider for CircleCi {
     }
 
     async fn find(&self, key: &IdempotencyKey) -> Result<Option<Run>> {
-        let known = lock(&self.inner.cache).runs.by_key.get(key).cloned();
+        let known = lock(&self.inner.cache).runs.pipeline_of(key);
         if let Some(pipeline_id) = known {
             return self.run_of(&pipeline_id, None).await.map(Some);
         }
@@ -448,10 +406,10 @@ impl CiProvider for CircleCi {
             }
             let tracked = {
                 let cache = lock(&self.inner.cache);
-                if cache.runs.not_ours.contains(&pipeline.id) {
+                if cache.runs.is_not_ours(&pipeline.id) {
                     continue;
                 }
-                cache.runs.by_pipeline.get(&pipeline.id).map(|t| t.key.clone())
+                cache.runs.key_of(&pipeline.id)
             };
             match tracked {
                 Some(k) if &k == key => return self.run_of(&pipeline.id.clone(), Some(pipeline)).await.map(Some),
@@ -474,7 +432,7 @@ impl CiProvider for CircleCi {
                 }
                 None if self.still_setting_up(&pipeline) => unreadable = unreadable.or(Some(pipeline)),
                 None => {
-                    lock(&self.inner.cache).runs.not_ours.insert(pipeline.id.clone());
+                    lock(&self.inner.cache).runs.not_ours(&pipeline.id);
                 }
             }
         }
@@ -509,10 +467,7 @@ impl CiProvider for CircleCi {
                 }
             }
         }
-        let mut cache = lock(&self.inner.cache);
-        if let Some(t) = cache.runs.by_pipeline.get_mut(&run.0) {
-            t.done = None;
-        }
+        lock(&self.inner.cache).runs.forget_result(&run.0);
         Ok(())
     }
 }

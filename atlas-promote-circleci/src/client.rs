@@ -14,18 +14,32 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use crate::config::Settings;
 use crate::error::ApiError;
 use crate::model::Page;
+use crate::retry::RetrySettings;
 
 /// How much of a body an error keeps.
 const RAW_LIMIT: usize = 2048;
+
+/// What the client needs to know, built by the backend's configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientOptions {
+    /// The API's base URL, e.g. `https://circleci.com/api/v2`.
+    pub(crate) base_url: String,
+    pub(crate) user_agent: String,
+    /// The timeout of one request.
+    pub(crate) request_timeout: Duration,
+    pub(crate) retry: RetrySettings,
+    /// Pages one listing reads at most, and how long it may take.
+    pub(crate) max_pages: usize,
+    pub(crate) page_deadline: Duration,
+}
 
 /// The HTTP side of the backend. Never prints the token: `Debug` is hand-written.
 pub(crate) struct Client {
     http: reqwest::Client,
     token: SecretString,
-    settings: Settings,
+    settings: ClientOptions,
     requests: AtomicU64,
 }
 
@@ -47,7 +61,7 @@ pub(crate) struct Listing<T> {
 }
 
 impl Client {
-    pub(crate) fn new(http: reqwest::Client, token: SecretString, settings: Settings) -> Self {
+    pub(crate) fn new(http: reqwest::Client, token: SecretString, settings: ClientOptions) -> Self {
         Self { http, token, settings, requests: AtomicU64::new(0) }
     }
 

@@ -8,7 +8,7 @@ use atlas_promote_core::Result;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::CircleCi;
-use crate::client::Client;
+use crate::client::{Client, ClientOptions};
 use crate::error::invalid;
 use crate::retry::RetrySettings;
 
@@ -62,6 +62,18 @@ impl Settings {
     /// Whether a pipeline's trigger type is one of the scheduled spellings.
     pub(crate) fn is_scheduled(&self, pipeline: &crate::model::Pipeline) -> bool {
         pipeline.trigger_types().any(|t| self.scheduled_trigger_types.iter().any(|s| s == t))
+    }
+
+    /// What the HTTP client needs of these settings.
+    pub(crate) fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            base_url: self.base_url.clone(),
+            user_agent: self.user_agent.clone(),
+            request_timeout: self.request_timeout,
+            retry: self.retry,
+            max_pages: self.max_pages,
+            page_deadline: self.page_deadline,
+        }
     }
 
     /// The stage an approval job is for: one mapped explicitly
@@ -175,7 +187,26 @@ impl CircleCiBuilder {
     /// A builder with the defaults, then [`ENV_TOKEN`], [`ENV_PROJECT_SLUG`]
     /// and [`ENV_BASE_URL`] applied where set and not empty.
     pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup`
+    /// (a config file's secrets, a test's map).
+    ///
+    /// ```
+    /// use atlas_promote_circleci::CircleCiBuilder;
+    ///
+    /// let vars = |name: &str| match name {
+    ///     "ATLAS_CIRCLECI_TOKEN" => Some("CCIPAT_example".to_owned()),
+    ///     "ATLAS_CIRCLECI_PROJECT_SLUG" => Some("gh/acme/atlas".to_owned()),
+    ///     _ => None,
+    /// };
+    /// let circleci = CircleCiBuilder::from_lookup(vars).build()?;
+    /// assert_eq!(circleci.project_slug(), "gh/acme/atlas");
+    /// # Ok::<(), atlas_promote_core::Error>(())
+    /// ```
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut builder = Self::new();
         if let Some(token) = var(ENV_TOKEN) {
             builder = builder.with_token(token);
@@ -411,7 +442,7 @@ impl CircleCiBuilder {
             Some(client) => client,
             None => default_http_client(s)?,
         };
-        let client = Client::new(http, token, self.settings.clone());
+        let client = Client::new(http, token, self.settings.client_options());
         Ok(CircleCi::from_parts(Arc::new(client), self.settings))
     }
 }
@@ -447,6 +478,20 @@ mod tests {
         let text = err.to_string();
         assert!(!text.contains("CCIPAT_secret"), "{text}");
         text
+    }
+
+    #[test]
+    fn from_lookup_reads_the_variables_through_the_lookup_and_skips_empty_ones() {
+        let vars = |name: &str| match name {
+            ENV_TOKEN => Some("CCIPAT_secret".to_owned()),
+            ENV_PROJECT_SLUG => Some("gh/acme/atlas".to_owned()),
+            ENV_BASE_URL => Some("  ".to_owned()),
+            _ => None,
+        };
+        let s = CircleCiBuilder::from_lookup(vars).settings;
+        assert_eq!((s.project_slug.as_str(), s.base_url.as_str()), ("gh/acme/atlas", DEFAULT_BASE_URL));
+        assert!(CircleCiBuilder::from_lookup(vars).build().is_ok());
+        assert!(refused(CircleCiBuilder::from_lookup(|_| None)).contains(ENV_TOKEN));
     }
 
     #[test]

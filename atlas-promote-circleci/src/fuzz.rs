@@ -14,10 +14,10 @@ use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 use sha2::Sha256;
 
 use crate::checks::{check_result, check_status};
-use crate::ci::{combine, keys_in, keys_in_text, run_status};
+use crate::ci::{combine, keys_in, keys_in_text};
 use crate::client::{decode, parse_error, parse_retry_after};
 use crate::model::{Job, Message, Page, Pipeline, PipelineConfig, PipelineCreation, PipelineValues, User, Workflow};
-use crate::pipelines::{jobs_final, newest_per_name, same_commit};
+use crate::model::{jobs_final, newest_per_name, run_status, same_commit};
 use crate::webhook::WebhookError;
 use crate::{CircleCi, RetrySettings};
 

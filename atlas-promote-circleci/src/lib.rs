@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod approvals;
+mod cache;
 mod checks;
 mod ci;
 mod client;
@@ -22,9 +23,9 @@ pub use error::{CircleCiError, CircleCiErrorKind, PipelineNotCreated};
 pub use retry::RetrySettings;
 pub use webhook::{Delivery, WebhookError, WebhookReceiver, verify_signature};
 
+use crate::cache::Cache;
 use crate::client::Client;
 use crate::config::Settings;
-use crate::pipelines::Cache;
 
 /// The CircleCI backend: a [`CiProvider`](atlas_promote_core::CiProvider),
 /// [`ApprovalSource`](atlas_promote_core::ApprovalSource) and

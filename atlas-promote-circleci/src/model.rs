@@ -5,9 +5,10 @@
 //! field the spec marks required but real payloads sometimes lack is an
 //! `Option` (see `shared/reference/circleci.md` §9–10).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
+use atlas_promote_core::RunStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -430,6 +431,45 @@ pub(crate) struct BranchRef<'a> {
     pub(crate) branch: &'a str,
 }
 
+/// Whether a commit matches: equal, or one a prefix (≥ 7 characters) of the other.
+pub(crate) fn same_commit(a: &str, b: &str) -> bool {
+    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
+    short.len() >= 7 && long.get(..short.len()).is_some_and(|p| p.eq_ignore_ascii_case(short))
+}
+
+/// Whether a job snapshot is final: every job ended (a finished workflow's jobs never change).
+pub(crate) fn jobs_final(jobs: &[Job]) -> bool {
+    !jobs.is_empty() && jobs.iter().all(|j| j.status.is_terminal())
+}
+
+/// The newest workflow of each name (reruns add workflows of the same name),
+/// setup workflows of dynamic config left out.
+pub(crate) fn newest_per_name(workflows: &[Workflow]) -> Vec<&Workflow> {
+    let mut newest: HashMap<&str, &Workflow> = HashMap::new();
+    for w in workflows.iter().filter(|w| w.tag.as_deref() != Some("setup")) {
+        let keep = newest.get(w.name.as_str()).is_none_or(|n| (w.created_at, &w.id) > (n.created_at, &n.id));
+        if keep {
+            newest.insert(&w.name, w);
+        }
+    }
+    let mut out: Vec<&Workflow> = newest.into_values().collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The run status of one workflow status.
+pub(crate) fn run_status(status: &WorkflowStatus) -> RunStatus {
+    match status {
+        WorkflowStatus::Success => RunStatus::Succeeded,
+        WorkflowStatus::Running | WorkflowStatus::Failing | WorkflowStatus::OnHold | WorkflowStatus::Queued => {
+            RunStatus::Running
+        }
+        WorkflowStatus::Failed | WorkflowStatus::Error | WorkflowStatus::Unauthorized => RunStatus::Failed,
+        WorkflowStatus::Canceled | WorkflowStatus::NotRun => RunStatus::Cancelled,
+        WorkflowStatus::Unknown(s) => RunStatus::Unknown(s.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,5 +496,13 @@ mod tests {
         assert_eq!(pipeline.revision(), Some("abc123"));
         assert_eq!(pipeline.branch(), Some("main"));
         assert_eq!(pipeline.trigger_types().collect::<Vec<_>>(), ["webhook", "schedule"]);
+    }
+
+    #[test]
+    fn commits_match_by_prefix_of_at_least_seven() {
+        assert!(same_commit("ca67134f650e362133e51a9ffdb8e5ddc7fa53a5", "ca67134"));
+        assert!(same_commit("CA67134", "ca67134f650e"));
+        assert!(!same_commit("ca6713", "ca67134f650e"));
+        assert!(!same_commit("ca67134f", "ca67134e"));
     }
 }

@@ -9,69 +9,16 @@
 //! - a finished workflow's jobs never change, and are kept;
 //! - user logins are kept.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Instant;
 
 use atlas_promote_core::{Error, Result};
 use chrono::{DateTime, Utc};
 
+use crate::cache::{Cache, Listed};
 use crate::client::segment;
-use crate::model::{Job, Pipeline, Workflow};
+use crate::model::{Job, Pipeline, Workflow, jobs_final};
 use crate::{CircleCi, lock};
-
-/// Cached knowledge, behind one mutex never held across an `await`.
-#[derive(Debug, Default)]
-pub(crate) struct Cache {
-    /// The trunk branch's pipelines, newest first.
-    pub(crate) trunk: Vec<Pipeline>,
-    /// `trunk` holds every trunk pipeline created at or after this instant.
-    pub(crate) trunk_covers: Option<DateTime<Utc>>,
-    /// Workflow lists by pipeline id.
-    pub(crate) workflows: HashMap<String, Listed<Vec<Workflow>>>,
-    /// Jobs by workflow id.
-    pub(crate) jobs: HashMap<String, Listed<Vec<Job>>>,
-    /// User logins by user id.
-    pub(crate) logins: HashMap<String, String>,
-    /// The token's own login.
-    pub(crate) me: Option<String>,
-    /// Trunk pipelines of a commit that may carry approval jobs, by the SHA asked for.
-    pub(crate) approval_pipelines: HashMap<String, Vec<String>>,
-    /// Runs started or found by this backend (see `ci.rs`).
-    pub(crate) runs: crate::ci::RunCache,
-}
-
-/// A listing and when it was read.
-#[derive(Debug, Clone)]
-pub(crate) struct Listed<T> {
-    pub(crate) value: T,
-    pub(crate) at: Instant,
-}
-
-/// Whether a commit matches: equal, or one a prefix (≥ 7 characters) of the other.
-pub(crate) fn same_commit(a: &str, b: &str) -> bool {
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    short.len() >= 7 && long.get(..short.len()).is_some_and(|p| p.eq_ignore_ascii_case(short))
-}
-
-/// Whether a job snapshot is final: every job ended (a finished workflow's jobs never change).
-pub(crate) fn jobs_final(jobs: &[Job]) -> bool {
-    !jobs.is_empty() && jobs.iter().all(|j| j.status.is_terminal())
-}
-
-/// The newest workflow of each name (reruns add workflows of the same name),
-/// setup workflows of dynamic config left out.
-pub(crate) fn newest_per_name(workflows: &[Workflow]) -> Vec<&Workflow> {
-    let mut newest: HashMap<&str, &Workflow> = HashMap::new();
-    for w in workflows.iter().filter(|w| w.tag.as_deref() != Some("setup")) {
-        let keep = newest.get(w.name.as_str()).is_none_or(|n| (w.created_at, &w.id) > (n.created_at, &n.id));
-        if keep {
-            newest.insert(&w.name, w);
-        }
-    }
-    let mut out: Vec<&Workflow> = newest.into_values().collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
-}
 
 impl CircleCi {
     fn project_path(&self) -> String {
@@ -218,18 +165,5 @@ impl CircleCi {
     /// `GET /pipeline/{id}`.
     pub(crate) async fn pipeline(&self, pipeline_id: &str) -> Result<Pipeline> {
         self.inner.client.get("get pipeline", &format!("/pipeline/{}", segment(pipeline_id)), &[]).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn commits_match_by_prefix_of_at_least_seven() {
-        assert!(same_commit("ca67134f650e362133e51a9ffdb8e5ddc7fa53a5", "ca67134"));
-        assert!(same_commit("CA67134", "ca67134f650e"));
-        assert!(!same_commit("ca6713", "ca67134f650e"));
-        assert!(!same_commit("ca67134f", "ca67134e"));
     }
 }

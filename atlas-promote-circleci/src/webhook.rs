@@ -27,8 +27,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::checks::check_result;
-use crate::ci::run_status;
-use crate::model::{JobStatus, Vcs, Workflow, WorkflowStatus};
+use crate::model::{JobStatus, Vcs, Workflow, WorkflowStatus, run_status};
 use crate::{CircleCi, lock};
 
 /// The header carrying the signature.
