@@ -100,7 +100,7 @@ pub use coordination::{ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, Outbo
 pub use decision::{Blocker, Decision, Shortfall, Verdict, Warning};
 pub use duration::{Duration, ParseDurationError};
 pub use engine::records::{Hold, PromotionRecord, Versioned};
-pub use engine::{GateReply, Plan, PlanStep, Promoter, PromoterBuilder, StoreApprovals, Tick};
+pub use engine::{ApprovalOutcome, GateReply, Plan, PlanStep, Promoter, PromoterBuilder, StoreApprovals, Tick};
 pub use error::{BoxError, Error, Result, with_innermost_cause};
 pub use evidence::{
     ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus, Deployment, Evidence, EvidenceError, Origin,

@@ -377,8 +377,8 @@ async fn approve(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(sha
         )));
     }
     let authored = promoter.promotion(&sha).await?.value.promotion.candidate.is_author(&person);
-    let record = match promoter.approve(&person, &request.stage, &sha, request.decision).await {
-        Ok(record) => record,
+    let outcome = match promoter.approve(&person, &request.stage, &sha, request.decision).await {
+        Ok(outcome) => outcome,
         // The engine refuses (and audits) a self-approval the policy forbids.
         Err(Error::Refused { reason }) if authored && request.decision == ApprovalDecision::Approve => {
             tracing::info!(%person, %sha, stage = %request.stage, "self-approval refused");
@@ -392,7 +392,12 @@ async fn approve(State(shared): State<Arc<Shared>>, headers: HeaderMap, Path(sha
     }
     tracing::info!(%person, %sha, stage = %request.stage, decision = %request.decision, "approval recorded");
     shared.nudge.notify_one();
-    let body = json!({ "approval": record, "comment": request.comment });
+    let body = json!({
+        "approval": outcome.record(),
+        "counts": outcome.counts(),
+        "not_counting_because": outcome.not_counting_because(),
+        "comment": request.comment,
+    });
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 

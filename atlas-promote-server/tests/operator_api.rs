@@ -227,7 +227,8 @@ async fn bad_requests_get_json_errors_with_the_fitting_status() {
         (post(url, approvals, Some(DAN), json!({ "stage": "staging" })).await, 400, "bad_request"),
         (post(url, approvals, Some(DAN), json!({ "stage": "staging", "decision": "maybe" })).await, 400, "bad_request"),
         (post(url, approvals, Some(DAN), json!({ "stage": "moon", "decision": "approve" })).await, 422, "invalid"),
-        (post(url, approvals, Some(DAN), json!({ "stage": "dev", "decision": "approve" })).await, 422, "invalid"),
+        // dev has no approval rule: an approval into it could never count (issue 10, item 5).
+        (post(url, approvals, Some(DAN), json!({ "stage": "dev", "decision": "approve" })).await, 409, "refused"),
         (
             post(
                 url,

@@ -11,6 +11,49 @@ use crate::evidence::ApprovalRecord;
 
 use super::records::{self, ApprovalsRecord, Decoded, Versioned};
 
+/// What became of an approval, rejection or withdrawal given through
+/// [`Promoter::approve`](super::Promoter::approve). (One that could never
+/// count is refused instead, as [`Error::Refused`](crate::Error::Refused).)
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ApprovalOutcome {
+    /// Recorded, and it counts toward the stage's approval rule.
+    Counted {
+        /// The record stored.
+        record: ApprovalRecord,
+    },
+    /// Recorded (and audited), but it does not count toward the rule.
+    RecordedNotCounting {
+        /// The record stored.
+        record: ApprovalRecord,
+        /// Why it does not count, as a sentence.
+        reason: String,
+    },
+}
+
+impl ApprovalOutcome {
+    /// The record stored.
+    pub fn record(&self) -> &ApprovalRecord {
+        match self {
+            Self::Counted { record } | Self::RecordedNotCounting { record, .. } => record,
+        }
+    }
+
+    /// Whether it counts toward the stage's approval rule.
+    pub fn counts(&self) -> bool {
+        matches!(self, Self::Counted { .. })
+    }
+
+    /// Why it does not count, if it does not.
+    pub fn not_counting_because(&self) -> Option<&str> {
+        match self {
+            Self::Counted { .. } => None,
+            Self::RecordedNotCounting { reason, .. } => Some(reason),
+        }
+    }
+}
+
 /// An [`ApprovalSource`] backed by a [`StateStore`]: the approvals people give
 /// through the engine ([`Promoter::approve`](super::Promoter::approve)), each
 /// stored with its audit entry in one commit so neither is lost.

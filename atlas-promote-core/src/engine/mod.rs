@@ -33,7 +33,7 @@ use crate::machine::{Action, Event, Promotion, State};
 use crate::policy::{Policy, Stage};
 use crate::run::{Run, RunStatus};
 
-pub use approvals::StoreApprovals;
+pub use approvals::{ApprovalOutcome, StoreApprovals};
 pub use plan::{GateReply, Plan, PlanStep};
 use records::{EnvironmentRecord, PromotionRecord, Versioned};
 

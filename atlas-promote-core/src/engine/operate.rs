@@ -11,7 +11,16 @@ use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, Origin};
 use crate::machine::{Action, Event, Promotion, State};
 
 use super::records::{self, EnvironmentRecord, Hold, PromotionRecord, Versioned};
-use super::{DecisionReads, Extra, Promoter, Tick, audit_entries};
+use super::{ApprovalOutcome, DecisionReads, Extra, Promoter, Tick, audit_entries};
+
+/// `decision` as a noun, with its article and without.
+fn noun(decision: ApprovalDecision) -> (&'static str, &'static str) {
+    match decision {
+        ApprovalDecision::Approve => ("an approval", "approval"),
+        ApprovalDecision::Reject => ("a rejection", "rejection"),
+        ApprovalDecision::Withdraw => ("a withdrawal", "withdrawal"),
+    }
+}
 
 impl Promoter {
     fn new_record(&self, promotion: Promotion, target: Option<String>, now: DateTime<Utc>) -> PromotionRecord {
@@ -193,21 +202,52 @@ impl Promoter {
 
     /// `person` approves, rejects or withdraws the promotion of `sha` into
     /// `stage`. Recorded with the audit entry in one commit, so neither is
-    /// lost. A self-approval where the policy forbids it is refused (and the
-    /// refusal audited).
+    /// lost, and says whether it counts toward the stage's approval rule
+    /// (not when `person` holds none of its roles).
+    ///
+    /// Refused ([`Error::Refused`], saying why) when it could never count:
+    /// `stage` has no approval rule, the engine does not know `sha`, the
+    /// candidate will not enter `stage` again (it is past it, has ended, or
+    /// its road does not go there), or it is a self-approval the policy
+    /// forbids. Refusals about a known candidate are audited.
     pub async fn approve(
         &self,
         person: &str,
         stage: &str,
         sha: &str,
         decision: ApprovalDecision,
-    ) -> Result<ApprovalRecord> {
+    ) -> Result<ApprovalOutcome> {
         let now = self.clock.now();
-        let rule = self.policy.stage(stage).and_then(|s| s.approvals.as_ref()).ok_or_else(|| Error::Invalid {
-            what: "approval".into(),
-            message: format!("stage {stage} of policy {} needs no approvals", self.policy.name),
+        let target = self.policy.stage(stage).ok_or_else(|| Error::Invalid {
+            what: format!("the {decision} of {sha}"),
+            message: format!("policy {} has no stage {stage}", self.policy.name),
         })?;
-        let promotion = self.promotion(sha).await?.value.promotion;
+        let Some(rule) = target.approvals.as_ref() else {
+            return Err(Error::Refused {
+                reason: format!(
+                    "stage {stage} of policy {} has no approval rule, so no {} into it can count",
+                    self.policy.name,
+                    noun(decision).1
+                ),
+            });
+        };
+        let record = match self.promotion(sha).await {
+            Ok(record) => record,
+            Err(Error::NotFound { .. }) => {
+                return Err(Error::Refused {
+                    reason: format!(
+                        "atlas-promote does not know commit {sha}: approvals count only for a candidate it promotes"
+                    ),
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(reason) = self.never_enters(&record.value, target) {
+            let reason = format!("{} of {sha} into {stage} can never count: {reason}", noun(decision).0);
+            self.audit(person, "approval.refused", sha, reason.clone()).await?;
+            return Err(Error::Refused { reason });
+        }
+        let promotion = record.value.promotion;
         let roles = self.directory.roles(person).await?;
         let record =
             ApprovalRecord { approver: person.into(), roles, stage: stage.into(), sha: sha.into(), decision, at: now };
@@ -218,7 +258,22 @@ impl Promoter {
             self.audit(person, "approval.refused", sha, reason.clone()).await?;
             return Err(Error::Refused { reason });
         }
-        let message = format!("{person} ({}) {decision}s {sha} into {stage}", record.roles.join(", "));
+        let not_counting = (!record.roles.iter().any(|r| rule.require.contains_key(r))).then(|| {
+            let needed: Vec<&str> = rule.require.keys().map(String::as_str).collect();
+            let held = match record.roles.as_slice() {
+                [] => "no role".to_owned(),
+                held => held.join(", "),
+            };
+            format!(
+                "{person} holds none of the roles {} into {stage} counts for ({}); they hold {held}",
+                noun(decision).0,
+                needed.join(", ")
+            )
+        });
+        let mut message = format!("{person} ({}) {decision}s {sha} into {stage}", record.roles.join(", "));
+        if let Some(why) = &not_counting {
+            message.push_str(&format!("; it does not count: {why}"));
+        }
         let entry = AuditEntry {
             at: now,
             actor: person.into(),
@@ -227,7 +282,43 @@ impl Promoter {
             message,
         };
         super::StoreApprovals::sharing(self.store.clone(), self.decoded.clone()).record(&record, entry).await?;
-        Ok(record)
+        Ok(match not_counting {
+            None => ApprovalOutcome::Counted { record },
+            Some(reason) => ApprovalOutcome::RecordedNotCounting { record, reason },
+        })
+    }
+
+    /// Why the candidate of `record` will never (again) enter `stage`, if
+    /// it will not: so an approval into `stage` can never count for it.
+    ///
+    /// A candidate may still enter the stages ahead of where it is and, when
+    /// its deploy failed there, the stage it failed in (a retry enters it
+    /// again). A trunk commit goes through the environments that are not
+    /// ephemeral; a branch build only to the ephemeral one it was asked for.
+    fn never_enters(&self, record: &PromotionRecord, stage: &crate::policy::Stage) -> Option<String> {
+        let promotion = &record.promotion;
+        let state = &promotion.state;
+        if state.is_ended() {
+            return Some(format!("it is {state}; nothing moves it on any more"));
+        }
+        match promotion.candidate.origin {
+            Origin::Branch => {
+                let asked = record.target.as_deref().unwrap_or_default();
+                if stage.name != asked {
+                    return Some(format!("a branch build only goes to {asked}"));
+                }
+            }
+            Origin::Trunk if stage.ephemeral => {
+                return Some(format!("{} is an environment for branch builds only", stage.name));
+            }
+            Origin::Trunk => {}
+        }
+        let here = self.policy.stage_index(state.stage())?;
+        let into = self.policy.stage_index(&stage.name)?;
+        let retried_into = matches!(state, State::Failed { stage: s, .. } if *s == stage.name);
+        let ahead = into > here || retried_into;
+        // A pull request under review has not entered trunk yet.
+        (!ahead).then(|| format!("it is {state}, past the gate into {}", stage.name))
     }
 
     async fn audit(&self, actor: &str, action: &str, subject: &str, message: String) -> Result<()> {

@@ -8,9 +8,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::audit::AuditRecord;
 use crate::backend::StateStore;
-use crate::engine::{Plan, Promoter, Tick};
+use crate::engine::{ApprovalOutcome, Plan, Promoter, Tick};
 use crate::error::Result;
-use crate::evidence::{ApprovalDecision, ApprovalRecord, Candidate, CheckResult, CheckStatus};
+use crate::evidence::{ApprovalDecision, Candidate, CheckResult, CheckStatus};
 use crate::machine::{Action, State};
 use crate::memory::{
     MemoryApprovals, MemoryChecks, MemoryCi, MemorySourceControl, MemoryStore, Outcome, StaticDirectory,
@@ -243,25 +243,31 @@ impl Scenario {
     }
 
     /// `person` approves `sha` into `stage` through the engine.
-    pub async fn approve(&mut self, person: &str, stage: &str, sha: &str) -> Result<ApprovalRecord> {
+    pub async fn approve(&mut self, person: &str, stage: &str, sha: &str) -> Result<ApprovalOutcome> {
         self.decide(person, stage, sha, ApprovalDecision::Approve).await
     }
 
     /// `person` rejects `sha` into `stage`.
-    pub async fn reject(&mut self, person: &str, stage: &str, sha: &str) -> Result<ApprovalRecord> {
+    pub async fn reject(&mut self, person: &str, stage: &str, sha: &str) -> Result<ApprovalOutcome> {
         self.decide(person, stage, sha, ApprovalDecision::Reject).await
     }
 
     /// `person` withdraws their record for `sha` into `stage`.
-    pub async fn withdraw(&mut self, person: &str, stage: &str, sha: &str) -> Result<ApprovalRecord> {
+    pub async fn withdraw(&mut self, person: &str, stage: &str, sha: &str) -> Result<ApprovalOutcome> {
         self.decide(person, stage, sha, ApprovalDecision::Withdraw).await
     }
 
-    async fn decide(&mut self, person: &str, stage: &str, sha: &str, d: ApprovalDecision) -> Result<ApprovalRecord> {
+    async fn decide(&mut self, person: &str, stage: &str, sha: &str, d: ApprovalDecision) -> Result<ApprovalOutcome> {
         match self.engine.approve(person, stage, sha, d).await {
-            Ok(record) => {
-                self.line(format!("{person} ({}) {d}s {sha} into {stage}", record.roles.join(", ")));
-                Ok(record)
+            Ok(outcome) => {
+                let roles = outcome.record().roles.join(", ");
+                match outcome.not_counting_because() {
+                    None => self.line(format!("{person} ({roles}) {d}s {sha} into {stage}")),
+                    Some(why) => {
+                        self.line(format!("{person} ({roles}) {d}s {sha} into {stage}; it does not count: {why}"))
+                    }
+                }
+                Ok(outcome)
             }
             Err(e) => {
                 let noun = match d {

@@ -74,6 +74,9 @@ pub struct Stats {
     pub restarts: u64,
     pub approvals_accepted: u64,
     pub self_approvals_refused: u64,
+    /// Approvals refused because they could never count, and accepted ones that do not count.
+    pub approvals_refused: u64,
+    pub approvals_not_counting: u64,
     pub concurrent_steps: u64,
     /// Promotions found waiting on time after a tick, each checked to have a wake-up.
     pub waits_checked: u64,
@@ -101,6 +104,8 @@ impl Stats {
         self.restarts += other.restarts;
         self.approvals_accepted += other.approvals_accepted;
         self.self_approvals_refused += other.self_approvals_refused;
+        self.approvals_refused += other.approvals_refused;
+        self.approvals_not_counting += other.approvals_not_counting;
         self.concurrent_steps += other.concurrent_steps;
         self.waits_checked += other.waits_checked;
         self.windowed_entries += other.windowed_entries;

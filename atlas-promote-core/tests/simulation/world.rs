@@ -123,6 +123,8 @@ struct Approval {
     sha: String,
     decision: ApprovalDecision,
     self_approval: bool,
+    /// Why the engine must refuse it, by the rules, as things stood before the call.
+    refusal: Option<String>,
 }
 
 /// An operator's (or webhook's) call into the engine, which may run interleaved with a tick.
@@ -1014,9 +1016,11 @@ impl World {
                         sha: sha.clone(),
                         decision: ApprovalDecision::Approve,
                         self_approval: false,
+                        refusal: None,
                     };
+                    let approval = self.with_refusal(approval).await;
                     let result = self.engine(0).approve(&person, &to, &sha, ApprovalDecision::Approve).await;
-                    done.push(self.approved(&approval, &result));
+                    done.push(self.approved(&approval, &result).await);
                 }
             }
         }
@@ -1097,19 +1101,74 @@ impl World {
         let self_approval = rule.as_ref().is_some_and(|r| r.forbid_self_approval)
             && decision == ApprovalDecision::Approve
             && author.as_deref() == Some(person.as_str());
-        Approval { person, stage, sha, decision, self_approval }
+        self.with_refusal(Approval { person, stage, sha, decision, self_approval, refusal: None }).await
     }
 
-    /// What the engine answered to an approval: a self-approval is refused, nothing else is.
-    fn approved(&mut self, a: &Approval, result: &atlas_promote_core::Result<ApprovalRecord>) -> String {
-        let Approval { person, stage, sha, decision, self_approval } = a;
+    /// `approval`, with why the engine must refuse it now, if it must.
+    async fn with_refusal(&self, approval: Approval) -> Approval {
+        let refusal = self.refusal(&approval).await;
+        Approval { refusal, ..approval }
+    }
+
+    /// Why the engine must refuse `a` now, by the rules: an approval that
+    /// could never count (the stage has no approval rule, the commit is
+    /// not a candidate, or the candidate will never enter the stage again:
+    /// it ended, it is past the stage and did not fail there, or its road
+    /// does not lead there), or a self-approval the policy forbids.
+    async fn refusal(&self, a: &Approval) -> Option<String> {
+        let Some(stage) = self.policy.stage(&a.stage) else { return Some("no such stage".into()) };
+        if stage.approvals.is_none() {
+            return Some(format!("{} has no approval rule", a.stage));
+        }
+        let promotions = self.promotions().await;
+        let Some((_, p)) = promotions.iter().find(|(_, p)| p.promotion.candidate.sha == a.sha) else {
+            return Some(format!("no candidate {}", a.sha));
+        };
+        let state = &p.promotion.state;
+        if state.is_ended() {
+            return Some(format!("{} has ended", a.sha));
+        }
+        let on_its_road = match p.promotion.candidate.origin {
+            Origin::Branch => p.target.as_deref() == Some(a.stage.as_str()),
+            Origin::Trunk => !stage.ephemeral,
+        };
+        if !on_its_road {
+            return Some(format!("{} never goes to {}", a.sha, a.stage));
+        }
+        let index = |name: &str| self.policy.stages.iter().position(|s| s.name == name);
+        let failed_there = matches!(state, State::Failed { stage, .. } if *stage == a.stage);
+        if index(&a.stage) <= index(state.stage()) && !failed_there {
+            return Some(format!("{} is {state}, past {}", a.sha, a.stage));
+        }
+        a.self_approval.then(|| format!("{} authored {}", a.person, a.sha))
+    }
+
+    /// What the engine answered to an approval: refused when the rules say
+    /// so before or after the call (a tick may run alongside), accepted
+    /// otherwise; counting when the approver holds a role of the rule.
+    async fn approved(
+        &mut self,
+        a: &Approval,
+        result: &atlas_promote_core::Result<atlas_promote_core::ApprovalOutcome>,
+    ) -> String {
+        let after = self.refusal(a).await;
+        let Approval { person, stage, sha, decision, self_approval, refusal } = a;
+        let rule_roles: Vec<String> = self
+            .policy
+            .stage(stage)
+            .and_then(|s| s.approvals.as_ref())
+            .map(|r| r.require.keys().cloned().collect())
+            .unwrap_or_default();
         let mut o = lock(&self.oracle);
         match result {
-            Ok(record) => {
+            Ok(outcome) => {
                 o.stats.approvals_accepted += 1;
-                if *self_approval {
-                    o.violation(format!("{person} approved their own {sha} into {stage} and the engine accepted it"));
+                if let (Some(before), Some(after)) = (refusal, &after) {
+                    o.violation(format!(
+                        "{person}'s {decision} of {sha} into {stage} was taken, but must be refused: {before} (after: {after})"
+                    ));
                 }
+                let record = outcome.record();
                 if record.approver != *person
                     || record.stage != *stage
                     || record.sha != *sha
@@ -1117,12 +1176,26 @@ impl World {
                 {
                     o.violation(format!("approve returned another record than asked: {record:?}"));
                 }
+                let held = o.roles.get(person).cloned().unwrap_or_default();
+                let counts = rule_roles.iter().any(|r| held.contains(r));
+                if outcome.counts() != counts {
+                    o.violation(format!(
+                        "{person}'s {decision} of {sha} into {stage} counts: {}, but {person} holds {held:?} and the rule counts {rule_roles:?}",
+                        outcome.counts()
+                    ));
+                }
+                if !counts {
+                    o.stats.approvals_not_counting += 1;
+                }
                 self.accepted.push(record.clone());
             }
             Err(Error::Refused { reason }) => {
                 if *self_approval {
                     o.stats.self_approvals_refused += 1;
                 } else {
+                    o.stats.approvals_refused += 1;
+                }
+                if refusal.is_none() && after.is_none() {
                     o.violation(format!("{person}'s {decision} of {sha} into {stage} was refused: {reason}"));
                 }
             }
@@ -1136,7 +1209,7 @@ impl World {
         let node = self.pick_node();
         let Approval { person, stage, sha, decision, .. } = &approval;
         let result = self.engine(node).approve(person, stage, sha, *decision).await;
-        let text = self.approved(&approval, &result);
+        let text = self.approved(&approval, &result).await;
         format!("{}: {text}", self.nodes[node].id)
     }
 
@@ -1154,7 +1227,7 @@ impl World {
                 both(&self.oracle, a.tick(), async move { b.approve(&person, &stage, &sha, decision).await }).await;
             lock(&self.oracle).concurrent = false;
             let rt = self.tick_report(rt);
-            let text = self.approved(&approval, &ra);
+            let text = self.approved(&approval, &ra).await;
             return format!("{} ticks while {}: {text} → {rt}", self.nodes[ticking].id, self.nodes[acting].id);
         }
         let envs = self.environments();
