@@ -257,6 +257,17 @@ impl Blocker {
         }
     }
 
+    /// When time alone clears this blocker: the end of a soak, a blackout
+    /// or a freeze, the opening of a window; `None` for the others.
+    pub fn ends_at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Soaking { until, .. } => Some(*until),
+            Self::WindowClosed { opens_at, .. } => *opens_at,
+            Self::Frozen { until, .. } | Self::Blackout { until, .. } => *until,
+            _ => None,
+        }
+    }
+
     /// The blocker's kind as it appears in JSON (`"soaking"`, `"check_failed"`, …).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -601,8 +612,26 @@ impl fmt::Display for Decision {
     /// their control characters escaped, so none can add a line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{} → {} for {}: {}", Escaped(&self.from), Escaped(&self.to), Escaped(&self.sha), self.verdict)?;
+        // A wait is only time: its reasons are labelled as what they are.
+        let label = if self.until().is_some() { "waiting" } else { "blocked" };
         for b in &self.blockers {
-            writeln!(f, "  blocked: {b}")?;
+            writeln!(f, "  {label}: {b}")?;
+        }
+        if let Some(until) = self.until() {
+            // The wait can outlast every blocker of now: when they end, a
+            // window of the target stage may be closed, or a blackout or a
+            // freeze begun. Say so, rather than leave `until` unexplained.
+            let ends = self.blockers.iter().filter_map(Blocker::ends_at).max();
+            if ends.is_none_or(|ends| ends < until) {
+                let that = if self.blockers.len() > 1 { "they end" } else { "that ends" };
+                let when = ends.map_or_else(|| "then".to_owned(), |ends| format!("when {that} at {}", ts(&ends)));
+                writeln!(
+                    f,
+                    "  waiting: {when}, the windows, blackouts or freezes of {} keep it closed until {}",
+                    Escaped(&self.to),
+                    ts(&until)
+                )?;
+            }
         }
         for w in &self.warnings {
             writeln!(f, "  warning: {w}")?;

@@ -66,3 +66,37 @@ fn a_wait_that_ends_off_the_minute_prints_its_seconds() {
     let on_the_minute = decision(Verdict::Wait { until: at(10, 5, 0) }, Vec::new(), Vec::new());
     assert!(on_the_minute.to_string().contains("10:05 UTC"), "{on_the_minute}");
 }
+
+#[test]
+fn a_wait_is_labelled_waiting_not_blocked() {
+    let until = at(14, 0, 0);
+    let waiting =
+        decision(Verdict::Wait { until }, vec![Blocker::Soaking { stage: "staging".into(), until }], Vec::new());
+    let text = waiting.to_string();
+    assert_eq!(
+        text.lines().nth(1),
+        Some("  waiting: soaking in staging until 2026-05-12 14:00 UTC; it may leave staging then"),
+        "{text}"
+    );
+    assert!(!text.contains("blocked"), "{text}");
+    assert_eq!(text.lines().count(), 2, "a wait its blockers explain has no other line: {text}");
+}
+
+#[test]
+fn a_wait_that_outlasts_its_blockers_says_why() {
+    // Given a soak ending at 14:00 whose gate opens only at 22:00 (the window
+    // of prod is closed when the soak ends)
+    let waiting = decision(
+        Verdict::Wait { until: at(22, 0, 0) },
+        vec![Blocker::Soaking { stage: "staging".into(), until: at(14, 0, 0) }],
+        Vec::new(),
+    );
+    // Then the text names the soak, and what keeps the gate closed after it, until when
+    let text = waiting.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert_eq!(
+        lines[2],
+        "  waiting: when that ends at 2026-05-12 14:00 UTC, the windows, blackouts or freezes of prod keep it closed until 2026-05-12 22:00 UTC"
+    );
+}
