@@ -468,6 +468,32 @@ impl Promoter {
         self.start_run(record, now, tick).await
     }
 
+    /// Give up the candidate `sha`, whose deploy or flush failed: it ends
+    /// where it failed (audited, with `by` and `reason`) and leaves the
+    /// active set. Refused, saying why, for a candidate that has not failed.
+    pub async fn abandon(&self, sha: &str, by: &str, reason: &str) -> Result<()> {
+        let now = self.clock.now();
+        let record = self.promotion(sha).await?;
+        if !matches!(record.value.promotion.state, State::Failed { .. }) {
+            return Err(Error::Refused {
+                reason: format!(
+                    "{sha} is {}: only a candidate whose deploy failed is abandoned (one that waits ends when a newer one supersedes it)",
+                    record.value.promotion.state
+                ),
+            });
+        }
+        let mut tick = Tick::new(now);
+        let event = Event::Abandoned { by: by.into(), reason: reason.trim().into() };
+        match self.transition(record, event, now, Extra::default(), &mut tick).await {
+            Ok(record) => {
+                self.decoded.keep_record(record);
+                Ok(())
+            }
+            Err(Error::Transition(e)) => Err(Error::Refused { reason: e.reason }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Retry the failed deploy of `sha` into `stage`.
     pub async fn retry(&self, sha: &str, stage: &str, by: &str) -> Result<Tick> {
         let now = self.clock.now();
@@ -530,12 +556,7 @@ impl Promoter {
             // A newer commit went live there since: retrying would take the environment back.
             return Ok(Some(format!("{live}, built on {sha}, is live in {stage} now; a retry would go back")));
         }
-        let Some(index) = self.policy.stage_index(stage) else { return Ok(None) };
-        let from = match promotion.candidate.origin {
-            Origin::Branch => self.policy.stages.iter().find(|s| s.kind == crate::policy::StageKind::Review),
-            Origin::Trunk => self.policy.stages[..index].iter().rev().find(|s| !s.ephemeral),
-        };
-        let Some(from) = from else { return Ok(None) };
+        let Some(from) = self.gate_source(promotion, stage) else { return Ok(None) };
         let gate = self.policy.gate(&from.name, stage)?;
         let mut evidence = crate::evidence::Evidence::new(promotion.candidate.clone());
         if gate.to().approvals.is_some() {
