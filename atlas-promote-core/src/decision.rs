@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Duration;
@@ -279,12 +279,61 @@ impl Blocker {
     }
 }
 
+/// An instant as the text shows it: to the minute, with the seconds (and
+/// their fraction) when it does not fall on one, so that a wait never
+/// names a time before it ends.
 fn ts(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
+    let format = match (t.second(), t.nanosecond()) {
+        (0, 0) => "%Y-%m-%d %H:%M UTC",
+        (_, 0) => "%Y-%m-%d %H:%M:%S UTC",
+        _ => "%Y-%m-%d %H:%M:%S%.f UTC",
+    };
+    t.format(format).to_string()
+}
+
+/// Whether `c` is written escaped in text: a control character (a newline,
+/// the start of a terminal escape sequence), a line or paragraph separator,
+/// or a bidirectional override, any of which would let a name from the
+/// evidence (an approver, a check, a branch) start a line of its own or
+/// make the text read other than it is.
+fn is_escaped(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A writer that escapes what [`is_escaped`] names (as `\n`, `\u{1b}`).
+struct Escaping<'a, W: fmt::Write + ?Sized>(&'a mut W);
+
+impl<W: fmt::Write + ?Sized> fmt::Write for Escaping<'_, W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            if is_escaped(c) {
+                write!(self.0, "{}", c.escape_default())?;
+            } else {
+                self.0.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Text from outside (a stage name, a commit), written escaped.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Write::write_str(&mut Escaping(f), self.0)
+    }
 }
 
 impl fmt::Display for Blocker {
+    /// One line; every name in it written with control characters escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(&mut Escaping(f))
+    }
+}
+
+impl Blocker {
+    fn write_to(&self, f: &mut impl fmt::Write) -> fmt::Result {
         match self {
             Self::OriginNotAccepted { stage, origin: Origin::Branch } => {
                 write!(f, "{stage} takes trunk candidates only; a branch build can go to an ephemeral environment")
@@ -482,7 +531,14 @@ impl Warning {
 }
 
 impl fmt::Display for Warning {
+    /// One line; every name in it written with control characters escaped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(&mut Escaping(f))
+    }
+}
+
+impl Warning {
+    fn write_to(&self, f: &mut impl fmt::Write) -> fmt::Result {
         match self {
             Self::AdvisoryCheckMissing { check } => {
                 write!(f, "advisory check {check} has not run since the candidate was ready (not blocking)")
@@ -540,9 +596,11 @@ impl fmt::Display for Warning {
 }
 
 impl fmt::Display for Decision {
-    /// The verdict on the first line, then one line per blocker and warning.
+    /// The verdict on the first line, then one line per blocker and
+    /// warning. Names from the policy and the evidence are written with
+    /// their control characters escaped, so none can add a line.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} → {} for {}: {}", self.from, self.to, self.sha, self.verdict)?;
+        writeln!(f, "{} → {} for {}: {}", Escaped(&self.from), Escaped(&self.to), Escaped(&self.sha), self.verdict)?;
         for b in &self.blockers {
             writeln!(f, "  blocked: {b}")?;
         }

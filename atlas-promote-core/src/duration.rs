@@ -46,34 +46,55 @@ impl Duration {
     }
 }
 
+/// The longest duration: ten thousand years is enough for any policy and
+/// keeps arithmetic on instants in range.
+const MAX_MINUTES: i64 = 10_000 * 366 * 24 * 60;
+
 /// Why a text is not a [`Duration`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {text:?}: expected a whole number followed by m, h or d (e.g. 90m, 26h, 2d)")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseDurationError {
     text: String,
+    too_long: bool,
 }
+
+impl fmt::Display for ParseDurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = &self.text;
+        if self.too_long {
+            write!(
+                f,
+                "invalid duration {text:?}: longer than the longest a policy can hold, {}d (ten thousand years)",
+                MAX_MINUTES / (24 * 60)
+            )
+        } else {
+            write!(f, "invalid duration {text:?}: expected a whole number followed by m, h or d (e.g. 90m, 26h, 2d)")
+        }
+    }
+}
+
+impl std::error::Error for ParseDurationError {}
 
 impl FromStr for Duration {
     type Err = ParseDurationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseDurationError { text: s.to_owned() };
+        let err = || ParseDurationError { text: s.to_owned(), too_long: false };
+        let too_long = || ParseDurationError { text: s.to_owned(), too_long: true };
         let s = s.trim();
         let unit = s.chars().last().ok_or_else(err)?;
         let digits = &s[..s.len() - unit.len_utf8()];
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err());
         }
-        let n: i64 = digits.parse().map_err(|_| err())?;
         let per = match unit {
             'm' => 1,
             'h' => 60,
             'd' => 60 * 24,
             _ => return Err(err()),
         };
-        // Ten thousand years is enough for any policy and keeps arithmetic on instants in range.
-        const MAX_MINUTES: i64 = 10_000 * 366 * 24 * 60;
-        let minutes = n.checked_mul(per).filter(|m| *m <= MAX_MINUTES).ok_or_else(err)?;
+        // Digits beyond i64 are a whole number too, and too long.
+        let n: i64 = digits.parse().map_err(|_| too_long())?;
+        let minutes = n.checked_mul(per).filter(|m| *m <= MAX_MINUTES).ok_or_else(too_long)?;
         Ok(Self { minutes })
     }
 }

@@ -29,7 +29,7 @@ impl std::fmt::Display for Origin {
 
 /// A commit on its way through the stages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Candidate {
     /// The commit SHA.
     pub sha: String,
@@ -43,7 +43,7 @@ pub struct Candidate {
     pub authors: Vec<Person>,
     /// When the candidate was created (merged, or built).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[serde(serialize_with = "crate::instant::option::serialize")]
+    #[serde(serialize_with = "crate::instant::option::serialize", deserialize_with = "rfc3339::option")]
     pub created_at: Option<DateTime<Utc>>,
     /// The image built from it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,7 +80,7 @@ impl Candidate {
 
 /// Everything one gate decision looks at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Evidence {
     /// The candidate moving.
     pub candidate: Candidate,
@@ -89,7 +89,7 @@ pub struct Evidence {
     #[serde(default)]
     pub deployment: Option<Deployment>,
     /// When it entered the source stage, when that is a review or trunk stage.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "rfc3339::option")]
     pub entered_at: Option<DateTime<Utc>>,
     /// Results of recurring checks.
     #[serde(default)]
@@ -108,15 +108,16 @@ impl Evidence {
 
 /// A candidate's deployment into an environment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Deployment {
     /// When the deploy succeeded.
+    #[serde(deserialize_with = "rfc3339::one")]
     pub deployed_at: DateTime<Utc>,
     /// Whether pipeline code changed, so a flush run must follow.
     #[serde(default)]
     pub flush_required: bool,
     /// When the flush run succeeded.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "rfc3339::option")]
     pub flushed_at: Option<DateTime<Utc>>,
 }
 
@@ -157,7 +158,7 @@ impl std::fmt::Display for CheckStatus {
 
 /// One run of a recurring check against a commit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct CheckResult {
     /// The check's name, e.g. `integration`.
     pub name: String,
@@ -166,9 +167,10 @@ pub struct CheckResult {
     /// How it ended, or `running`.
     pub status: CheckStatus,
     /// When it started.
+    #[serde(deserialize_with = "rfc3339::one")]
     pub started_at: DateTime<Utc>,
     /// When it finished; `None` while running.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "rfc3339::option")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 
@@ -196,7 +198,7 @@ impl std::fmt::Display for ApprovalDecision {
 
 /// One approval, rejection or withdrawal by one person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct ApprovalRecord {
     /// Who.
     pub approver: Person,
@@ -210,8 +212,75 @@ pub struct ApprovalRecord {
     /// Approve, reject or withdraw.
     pub decision: ApprovalDecision,
     /// When.
-    #[serde(serialize_with = "crate::instant::serialize")]
+    #[serde(serialize_with = "crate::instant::serialize", deserialize_with = "rfc3339::one")]
     pub at: DateTime<Utc>,
+}
+
+/// Evidence is read from objects only. serde's derived readers also take a
+/// struct written as an array of its fields in order, which no field name
+/// checks (`["9fceb02", "trunk"]` as a candidate); these accept a map alone.
+macro_rules! objects_only {
+    ($($ty:ident: $what:literal),* $(,)?) => {$(
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                $ty::serialize(self, serializer)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Object;
+
+                impl<'de> serde::de::Visitor<'de> for Object {
+                    type Value = $ty;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!($what, " as an object with named fields"))
+                    }
+
+                    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<$ty, A::Error> {
+                        $ty::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+
+                deserializer.deserialize_map(Object)
+            }
+        }
+    )*};
+}
+
+objects_only!(
+    Candidate: "a candidate",
+    Evidence: "evidence",
+    Deployment: "a deployment",
+    CheckResult: "a check result",
+    ApprovalRecord: "an approval record",
+);
+
+/// The instants of evidence: RFC 3339, whose years have four digits, so a
+/// year past 9999 (or before 0) is refused where it is written rather than
+/// read and then written back as something that is not RFC 3339.
+mod rfc3339 {
+    use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+    use serde::{Deserialize, Deserializer};
+
+    fn in_range<E: serde::de::Error>(at: DateTime<Utc>) -> Result<DateTime<Utc>, E> {
+        if (0..=9999).contains(&at.year()) {
+            return Ok(at);
+        }
+        Err(E::custom(format!(
+            "invalid instant {}: the year must be from 0000 to 9999 (RFC 3339), e.g. 2026-05-04T08:00:00Z",
+            at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+        )))
+    }
+
+    pub(super) fn one<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+        in_range(DateTime::<Utc>::deserialize(deserializer)?)
+    }
+
+    pub(super) fn option<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<DateTime<Utc>>::deserialize(deserializer)?.map(in_range::<D::Error>).transpose()
+    }
 }
 
 /// An evidence file that could not be read, parsed or accepted.
@@ -308,8 +377,22 @@ impl Evidence {
     pub fn from_path(path: impl AsRef<Path>) -> Result<Self, EvidenceError> {
         let path = path.as_ref();
         let file = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| EvidenceError::whole_file(&file, format!("cannot read: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| EvidenceError::whole_file(&file, format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            // The place of the first byte that is not UTF-8.
+            let valid = e.utf8_error().valid_up_to();
+            let head = e.as_bytes().get(..valid).and_then(|head| std::str::from_utf8(head).ok()).unwrap_or_default();
+            let line = head.matches('\n').count() + 1;
+            let column = head.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+            EvidenceError {
+                line: Some(line),
+                column: Some(column),
+                ..EvidenceError::whole_file(
+                    &file,
+                    format!("not valid UTF-8 at byte {valid}; evidence must be UTF-8 JSON"),
+                )
+            }
+        })?;
         Self::from_json_str(&text, &file)
     }
 
@@ -349,6 +432,49 @@ mod tests {
       "decision": "approve", "at": "2026-05-05T09:12:00Z" }
   ]
 }"#;
+
+    #[test]
+    fn an_instant_past_the_year_9999_is_refused_where_it_is_written() {
+        let text = GOOD.replace("2026-05-05T09:12:00Z", "+10000-05-05T09:12:00Z");
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert_eq!(err.line, Some(12), "{err}");
+        assert!(err.message.contains("the year must be from 0000 to 9999"), "{err}");
+        let text = GOOD.replace("2026-05-04T08:00:00Z", "+10000-05-04T08:00:00Z");
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        let text = GOOD.replace(r#""entered_at": null"#, r#""entered_at": "-0001-01-01T00:00:00Z""#);
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert_eq!(err.line, Some(5), "{err}");
+        let text = GOOD.replace("2026-05-04T08:00:00Z", "9999-12-31T23:59:59Z");
+        assert!(Evidence::from_json_str(&text, "e.json").is_ok());
+    }
+
+    #[test]
+    fn evidence_is_read_from_objects_only_never_arrays() {
+        let err = Evidence::from_json_str(r#"[{ "sha": "9fceb02", "origin": "trunk" }]"#, "e.json").unwrap_err();
+        assert!(err.message.contains("invalid type: sequence, expected evidence as an object"), "{err}");
+        let text = r#"{ "candidate": ["9fceb02", "trunk", null, ["alice"]] }"#;
+        let err = Evidence::from_json_str(text, "e.json").unwrap_err();
+        assert_eq!((err.line, err.column), (Some(1), Some(15)), "{err}");
+        assert!(err.message.contains("expected a candidate as an object"), "{err}");
+        let text = GOOD.replace(
+            r#"{ "approver": "pat", "roles": ["product-owner"], "stage": "prod", "sha": "9fceb02",
+      "decision": "approve", "at": "2026-05-05T09:12:00Z" }"#,
+            r#"["pat", ["product-owner"], "prod", "9fceb02", "approve", "2026-05-05T09:12:00Z"]"#,
+        );
+        let err = Evidence::from_json_str(&text, "e.json").unwrap_err();
+        assert!(err.message.contains("expected an approval record as an object"), "{err}");
+    }
+
+    #[test]
+    fn an_evidence_file_that_is_not_utf8_is_refused_at_its_byte_offset() {
+        let path = std::env::temp_dir().join(format!("atlas-evidence-utf8-{}.json", std::process::id()));
+        std::fs::write(&path, b"{\n  \"candidate\": \"\xff\" }").unwrap();
+        let err = Evidence::from_path(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!((err.line, err.column), (Some(2), Some(17)), "{err}");
+        assert!(err.message.starts_with("not valid UTF-8 at byte 18"), "{err}");
+    }
 
     #[test]
     fn reads_the_design_example() {

@@ -282,10 +282,7 @@ impl Policy {
         let path = path.as_ref();
         let file = path.display().to_string();
         let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        let read = || {
-            std::fs::read_to_string(path)
-                .map_err(|e| PolicyError::whole_file(&file, format!("cannot read the policy file: {e}")))
-        };
+        let read = || read_text(path, &file, "policy file");
         match extension.as_deref() {
             Some("toml") => Self::from_toml_str(&read()?, &file),
             #[cfg(feature = "yaml")]
@@ -336,15 +333,30 @@ impl<T> Parsed<T> {
     }
 }
 
+/// The text of the file at `path` (named `file`, a `what` in messages);
+/// bytes that are not UTF-8 are refused at their byte offset, line and
+/// column.
+fn read_text(path: &Path, file: &str, what: &str) -> Result<String, PolicyError> {
+    let bytes =
+        std::fs::read(path).map_err(|e| PolicyError::whole_file(file, format!("cannot read the {what}: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let head = e.as_bytes().get(..valid).and_then(|head| std::str::from_utf8(head).ok()).unwrap_or_default();
+        let pos = tree::LineIndex::new(head).pos(valid);
+        PolicyError {
+            line: Some(pos.line),
+            column: Some(pos.column),
+            ..PolicyError::whole_file(file, format!("not valid UTF-8 at byte {valid}; a {what} must be UTF-8 text"))
+        }
+    })
+}
+
 /// Read a file of ours other than a policy: `.toml`, or `.yaml` / `.yml`
 /// with the `yaml` feature; errors are located as in a policy file.
 pub(crate) fn read_located<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Parsed<T>, PolicyError> {
     let file = path.display().to_string();
     let extension = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let read = || {
-        std::fs::read_to_string(path)
-            .map_err(|e| PolicyError::whole_file(&file, format!("cannot read the {what}: {e}")))
-    };
+    let read = || read_text(path, &file, what);
     let (value, tree) = match extension.as_deref() {
         Some("toml") => toml_file::parse(&read()?).map_err(|e| e.in_file(&file))?,
         #[cfg(feature = "yaml")]

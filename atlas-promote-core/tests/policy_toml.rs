@@ -376,3 +376,23 @@ fn garbage_never_panics() {
         assert!(Policy::from_toml_str(text, "garbage.toml").is_err(), "{text:?}");
     }
 }
+
+#[test]
+fn a_duration_over_the_cap_names_the_cap() {
+    let err = read(&with_prod(r#"soak = "4000000d""#));
+    assert_at(&err, 14, 8, "stage[2].soak", "longer than the longest a policy can hold, 3660000d");
+    assert!(!err.message.contains("expected a whole number"), "{err}");
+    let err = read(&with_prod(r#"soak = "99999999999999999999999m""#));
+    assert!(err.message.contains("longer than the longest"), "{err}");
+    assert!(Policy::from_toml_str(&with_prod(r#"soak = "3660000d""#), "policy.toml").is_ok());
+}
+
+#[test]
+fn a_policy_file_that_is_not_utf8_is_refused_at_its_byte_offset() {
+    let path = std::env::temp_dir().join(format!("atlas-policy-utf8-{}.toml", std::process::id()));
+    std::fs::write(&path, b"name = \"p\"\n# caf\xe9\n").unwrap();
+    let err = Policy::from_path(&path).unwrap_err();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!((err.line, err.column), (Some(2), Some(6)), "{err}");
+    assert!(err.message.starts_with("not valid UTF-8 at byte 16"), "{err}");
+}

@@ -213,3 +213,14 @@ fn garbage_never_panics() {
         assert!(Policy::from_yaml_str(text, "garbage.yaml").is_err(), "{text:?}");
     }
 }
+
+#[test]
+fn a_mistake_inside_a_flow_mapping_names_the_key_it_is_at() {
+    // Given a role named twice in a flow mapping
+    let yaml = "name: p\nstage:\n  - { name: trunk, kind: trunk }\n  - { name: prod, kind: environment, approvals: { require: { developer: 1, developer: 2 } } }\n";
+    // When it is read
+    let err = Policy::from_yaml_str(yaml, "policy.yaml").unwrap_err();
+    // Then the mistake names that role, not the last field before the flow mapping
+    assert_eq!(err.field.as_deref(), Some("stage[1].approvals.require.developer"), "{err}");
+    assert_eq!((err.line, err.column), (Some(4), Some(76)), "{err}");
+}

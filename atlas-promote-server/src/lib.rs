@@ -90,6 +90,7 @@ pub(crate) struct Shared {
     directory: Arc<dyn Directory>,
     audit: tokio::sync::Mutex<views::AuditCache>,
     zone: atlas_promote_core::chrono_tz::Tz,
+    chain_key: Option<atlas_promote_core::audit::ChainKey>,
 }
 
 impl Shared {
@@ -113,9 +114,18 @@ pub struct ServerBuilder {
     operators: Operators,
     directory: Option<Arc<dyn Directory>>,
     zone: Option<atlas_promote_core::chrono_tz::Tz>,
+    chain_key: Option<atlas_promote_core::audit::ChainKey>,
 }
 
 impl ServerBuilder {
+    /// The key the store's audit chain is keyed with (HMAC-SHA256), so that
+    /// `GET /api/v1/audit/verify` checks the chain under it; without one a
+    /// keyed chain reads as broken.
+    pub fn with_chain_key(mut self, key: atlas_promote_core::audit::ChainKey) -> Self {
+        self.chain_key = Some(key);
+        self
+    }
+
     /// The people who may act through the operator API, and whether reads
     /// need a token (default: nobody may write; reads are open).
     pub fn with_operators(mut self, operators: Operators) -> Self {
@@ -198,6 +208,7 @@ impl ServerBuilder {
                 operators: self.operators,
                 directory,
                 audit: tokio::sync::Mutex::default(),
+                chain_key: self.chain_key,
                 zone,
             }),
         }
@@ -243,6 +254,7 @@ impl Server {
             operators: Operators::default(),
             directory: None,
             zone: None,
+            chain_key: None,
         }
     }
 

@@ -306,7 +306,11 @@ async fn verify_audit(
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let records = shared.store.audit(0).await?;
     let head = atlas_promote_core::AuditHead::of(records.last());
-    let mut problem = atlas_promote_core::audit::verify(&records).err().map(|b| (Some(b.seq), b.to_string()));
+    let empty = atlas_promote_core::AuditHead::empty();
+    let key = shared.chain_key.as_ref();
+    let mut problem = atlas_promote_core::audit::verify_from_keyed(&empty, &records, &empty, key)
+        .err()
+        .map(|b| (Some(b.seq), b.to_string()));
     if problem.is_none()
         && let Some(expected) = query.expect_head.as_deref().map(str::trim)
         && !records.iter().any(|r| r.hash.eq_ignore_ascii_case(expected))

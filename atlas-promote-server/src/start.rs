@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use atlas_promote_circleci::CircleCi;
+use atlas_promote_core::audit::ChainKey;
 use atlas_promote_core::{
     ApprovalRecord, ApprovalSource, CheckQuery, CheckResult, CheckSource, CiProvider, Directory, Error, MemoryStore,
     Policy, PolicyError, Promoter, Result, SourceControl, StateStore, StaticDirectory,
@@ -72,7 +73,7 @@ pub(crate) async fn builder_from_config(
 ) -> Result<ServerBuilder, StartError> {
     let secrets = config.secrets(&lookup)?;
     let policy = Policy::from_path(config.resolve(&config.policy))?;
-    let store = open_store(&store_url(config), &lookup).await?;
+    let (store, chain_key) = open_store(&store_url(config), &lookup).await?;
     let secret = |variable: &str| secrets.get(variable).cloned().unwrap_or_else(|| SecretString::from(String::new()));
     let github = match &config.github {
         Some(section) => Some(github(config, section, &secrets, &policy).map_err(|source| backend("github", source))?),
@@ -132,6 +133,9 @@ pub(crate) async fn builder_from_config(
         Server::builder(promoter).with_limits(config.http.clone()).with_operators(operators).with_directory(directory);
     if let Some(url) = &config.public_url {
         builder = builder.with_public_url(url);
+    }
+    if let Some(key) = chain_key {
+        builder = builder.with_chain_key(key);
     }
     if let (Some(gh), Some(section)) = (&github, &config.github) {
         let mut receiver = gh.webhooks(secret(&section.webhook_secret_env));
@@ -195,10 +199,14 @@ fn github(
     builder.build()
 }
 
-async fn open_store(url: &str, lookup: &impl Fn(&str) -> Option<String>) -> Result<Arc<dyn StateStore>, StartError> {
+/// The store the config names, and the chain key it was opened with.
+async fn open_store(
+    url: &str,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<(Arc<dyn StateStore>, Option<ChainKey>), StartError> {
     if url.starts_with("memory://") {
         tracing::warn!("store memory://: nothing is kept when the service stops");
-        return Ok(Arc::new(MemoryStore::new()));
+        return Ok((Arc::new(MemoryStore::new()), None));
     }
     // The audit chain is keyed (HMAC-SHA256) when ATLAS_AUDIT_CHAIN_KEY is
     // set: a store created keyed cannot be opened without its key, so a
@@ -206,15 +214,20 @@ async fn open_store(url: &str, lookup: &impl Fn(&str) -> Option<String>) -> Resu
     // unverifiable log.
     let mut options = atlas_promote_sql::OpenOptions::new();
     let variable = atlas_promote_sql::CHAIN_KEY_ENV;
-    if let Some(key) = lookup(variable).filter(|k| !k.is_empty()) {
-        let key = atlas_promote_core::audit::ChainKey::new(key.into_bytes())
-            .map_err(|e| StartError::Store { url: shown(url), message: format!("{variable}: {e}") })?;
-        options = options.with_chain_key(key);
+    let key = match lookup(variable).filter(|k| !k.is_empty()) {
+        Some(key) => Some(
+            ChainKey::new(key.into_bytes())
+                .map_err(|e| StartError::Store { url: shown(url), message: format!("{variable}: {e}") })?,
+        ),
+        None => None,
+    };
+    if let Some(key) = &key {
+        options = options.with_chain_key(key.clone());
     }
     // Opening checks the audit chain and the documents against it: a
     // damaged or tampered store is refused here, before anything is served.
     match atlas_promote_sql::SqlStore::open_with(url, options).await {
-        Ok(store) => Ok(Arc::new(store)),
+        Ok(store) => Ok((Arc::new(store), key)),
         Err(e) => Err(StartError::Store { url: shown(url), message: e.to_string() }),
     }
 }

@@ -33,12 +33,17 @@ impl Format for Yaml {
         // A syntax error leaves no document to name the field from; the text
         // up to the error (or up to its line) usually still parses and says
         // which field the error is in.
+        // Inside a flow collection (`{ developer: 1, developer: 2 }`), the
+        // text up to the error parses once the collections open there are
+        // closed, and then still names the keys before the error.
         document(text)
             .ok()
             .or_else(|| {
                 let at = at?;
                 let line_start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
-                [at, line_start].into_iter().find_map(|end| text.get(..end).and_then(|head| document(head).ok()))
+                let head = text.get(..at)?;
+                let closed = format!("{head}{}", closers(head));
+                [closed.as_str(), head, text.get(..line_start)?].into_iter().find_map(|head| document(head).ok())
             })
             .unwrap_or_default()
     }
@@ -62,6 +67,35 @@ impl Format for Yaml {
         let indent = " ".repeat(before.get(line_start..)?.chars().count());
         Some((at, format!("{field}\n{indent}")))
     }
+}
+
+/// What closes the flow collections (`{`, `[`) still open at the end of
+/// `text`, innermost first.
+fn closers(text: &str) -> String {
+    let mut open = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut previous = '\n';
+    for c in text.chars() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some(q), _) if c == q => quote = None,
+            (Some(_), _) => {}
+            // A quote opens a scalar only at its start (`it's` is plain).
+            (None, '"' | '\'') if previous.is_whitespace() || matches!(previous, '{' | '[' | ',' | ':') => {
+                quote = Some(c);
+            }
+            (None, '#') if previous.is_whitespace() => comment = true,
+            (None, '{') => open.push('}'),
+            (None, '[') => open.push(']'),
+            (None, '}' | ']') => {
+                open.pop();
+            }
+            _ => {}
+        }
+        previous = c;
+    }
+    open.iter().rev().collect()
 }
 
 /// The byte offset of a 1-based line and character column in `text`.
