@@ -102,3 +102,25 @@ async fn only_a_failed_candidate_is_abandoned() -> Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn a_late_merge_notice_does_not_deploy_over_a_newer_commit_that_runs_after_it_was_abandoned() -> Result<()> {
+    use atlas_promote_core::{Candidate, Outcome, RunKind};
+    // Given c2, built on c1, deployed into dev, its flush failed, and abandoned
+    let mut s = atlas();
+    s.source.commit("c1", None, "alice", &["src/a.rs"]);
+    s.source.commit("c2", Some("c1"), "bob", &["src/b.rs"]);
+    s.ci.set_outcome("dev", RunKind::Flush, Outcome::Fail);
+    let at = s.now();
+    s.engine.merged(Candidate::trunk("c2", ["bob"]), at).await?;
+    s.run_until_idle().await?;
+    assert!(s.state("c2").await?.to_string().starts_with("failed in dev"));
+    s.engine.abandon("c2", "olga", "the flush is broken").await?;
+    // When c1's merge notice arrives late
+    s.engine.merged(Candidate::trunk("c1", ["alice"]), at).await?;
+    s.run_until_idle().await?;
+    // Then c1 does not take dev back to older code: c2, built on it, runs there
+    assert_eq!(s.state("c1").await?.to_string(), "superseded in trunk by c2");
+    assert!(s.ci.requests().iter().all(|r| r.candidate.sha != "c1"));
+    Ok(())
+}

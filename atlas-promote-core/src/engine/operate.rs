@@ -94,7 +94,8 @@ impl Promoter {
     }
 
     /// The newest trunk candidate still on its way (merged, deploying or
-    /// live somewhere, or failed) whose commit is built on `sha`, if any.
+    /// live somewhere, or failed) whose commit is built on `sha`, if any;
+    /// else a commit built on `sha` that runs in an environment.
     ///
     /// Arrival order is what makes a candidate newer, so a merge notice
     /// that arrives late (webhooks are retried and reordered) would make an
@@ -113,6 +114,18 @@ impl Promoter {
             }
             if self.built_on(sha, &promotion.candidate.sha).await? {
                 return Ok(Some(promotion.candidate.sha.clone()));
+            }
+        }
+        // A newer commit may run in an environment although its promotion
+        // ended there (abandoned after its flush failed, say).
+        let trunk = Candidate::trunk(sha, Vec::<String>::new());
+        for stage in self.policy.stages.iter().filter(|s| s.is_environment() && !s.ephemeral) {
+            let key = records::environment_key(&stage.name, &trunk);
+            let Some(env) = self.decoded.get::<EnvironmentRecord>(&*self.store, &key).await? else { continue };
+            if let Some(live) = env.value.live_sha.filter(|live| live != sha)
+                && self.built_on(sha, &live).await?
+            {
+                return Ok(Some(live));
             }
         }
         Ok(None)
@@ -499,6 +512,13 @@ impl Promoter {
         let now = self.clock.now();
         let mut tick = Tick::new(now);
         let record = self.promotion(sha).await?;
+        let state = &record.value.promotion.state;
+        if !matches!(state, State::Failed { stage: s, .. } if s == stage) {
+            // Also a failed candidate a newer one superseded, or an operator abandoned.
+            return Err(Error::Refused {
+                reason: format!("{sha} is {state}: only a deploy that failed in {stage} is retried there"),
+            });
+        }
         let reads = match self.policy.stage(stage) {
             Some(target) => Some(self.decision_reads(target, sha).await?),
             None => None,
