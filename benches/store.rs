@@ -94,13 +94,13 @@ impl Run {
 
     fn describe(&self, name: &str) -> String {
         format!(
-            "{name}: {} candidates in {:.2?}: {:.2?} per candidate, {} commits ({:.1} per candidate), {:.0?} per commit",
+            "{name}: {} candidates in {:.2?}: {:.2?} per candidate, {} commits ({:.1} per candidate), {} µs per commit",
             self.candidates,
             self.took,
             self.per_candidate(),
             self.commits,
             self.commits as f64 / self.candidates as f64,
-            self.per_commit(),
+            self.per_commit().as_micros(),
         )
     }
 }
@@ -146,7 +146,7 @@ fn peak_memory() -> Option<String> {
 fn report(runtime: &tokio::runtime::Runtime) {
     let scratch = Scratch::new("floor");
     let floor = fsync_floor(scratch.path());
-    println!("fsync floor: {floor:.0?} per small write + fsync in {}", scratch.path().display());
+    println!("fsync floor: {} µs per small write + fsync in {}", floor.as_micros(), scratch.path().display());
     let small = runtime.block_on(sqlite(SMALL));
     println!("{}", small.describe("sqlite"));
     println!(

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use atlas_promote_core::Result;
-use backon::Retryable;
+use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, USER_AGENT};
 use reqwest::{Method, StatusCode};
@@ -14,9 +14,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::RetrySettings;
 use crate::error::ApiError;
 use crate::model::Page;
-use crate::retry::RetrySettings;
 
 /// How much of a body an error keeps.
 const RAW_LIMIT: usize = 2048;
@@ -137,7 +137,7 @@ impl Client {
         let started = Instant::now();
         let attempt = || async { self.send(Method::GET, path, query, None).await.map(|(_, text)| text) };
         let call = attempt
-            .retry(retry.backoff())
+            .retry(backoff(&retry))
             .sleep(tokio::time::sleep)
             .when(ApiError::is_temporary)
             // `None` means the backoff is used up, or the wait is too long: stop.
@@ -148,7 +148,7 @@ impl Client {
 
     /// `call`, or [`ApiError::Deadline`] once the call's deadline has passed.
     async fn within_deadline<T>(&self, call: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
-        let deadline = self.settings.retry.deadline;
+        let deadline = self.settings.retry.deadline();
         tokio::time::timeout(deadline, call).await.unwrap_or(Err(ApiError::Deadline(deadline)))
     }
 
@@ -304,6 +304,16 @@ fn warn_deprecation(headers: &HeaderMap, path: &str) {
             tracing::warn!(header = name, value = v, path, "CircleCI marks this endpoint deprecated");
         }
     }
+}
+
+/// The backoff between retries: exponential from the settings' first delay to their longest, with jitter.
+fn backoff(retry: &RetrySettings) -> ExponentialBuilder {
+    let (first, longest) = retry.backoff();
+    ExponentialBuilder::default()
+        .with_min_delay(first)
+        .with_max_delay(longest)
+        .with_max_times(retry.max_retries())
+        .with_jitter()
 }
 
 #[cfg(test)]

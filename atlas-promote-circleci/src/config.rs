@@ -8,9 +8,9 @@ use atlas_promote_core::Result;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::CircleCi;
+use crate::RetrySettings;
 use crate::client::{Client, ClientOptions};
 use crate::error::invalid;
-use crate::retry::RetrySettings;
 
 /// The CircleCI cloud API.
 pub const DEFAULT_BASE_URL: &str = "https://circleci.com/api/v2";

@@ -68,14 +68,7 @@ pub enum CircleCiErrorKind {
 impl CircleCiError {
     /// The CircleCI error inside `error`: its `source`, or a source of that.
     pub fn of(error: &Error) -> Option<&Self> {
-        let mut source = std::error::Error::source(error);
-        while let Some(e) = source {
-            if let Some(ours) = e.downcast_ref::<Self>() {
-                return Some(ours);
-            }
-            source = e.source();
-        }
-        None
+        error.find_source()
     }
 
     /// What kind of failure this is.

@@ -12,15 +12,15 @@ mod error;
 pub mod fuzz;
 pub mod model;
 mod pipelines;
-mod retry;
 pub mod webhook;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// How requests are retried, and how long one call may take (the core's type).
+pub use atlas_promote_core::RetrySettings;
 pub use config::CircleCiBuilder;
 pub use error::{CircleCiError, CircleCiErrorKind, PipelineNotCreated};
-pub use retry::RetrySettings;
 pub use webhook::{Delivery, WebhookError, WebhookReceiver, verify_signature};
 
 use crate::cache::Cache;

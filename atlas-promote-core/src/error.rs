@@ -143,6 +143,21 @@ impl Error {
         Self::Backend { backend: backend.into(), operation: operation.into(), temporary, source: source.into() }
     }
 
+    /// The first error of type `T` among this error's sources (its
+    /// `source`, that one's, and so on): how an adapter's own error, boxed
+    /// in [`Error::Backend`], is read back.
+    ///
+    /// ```
+    /// use atlas_promote_core::Error;
+    ///
+    /// let error = Error::backend("ci", "trigger", true, std::io::Error::other("reset"));
+    /// assert_eq!(error.find_source::<std::io::Error>().map(|e| e.to_string()).as_deref(), Some("reset"));
+    /// assert!(error.find_source::<std::fmt::Error>().is_none());
+    /// ```
+    pub fn find_source<T: std::error::Error + 'static>(&self) -> Option<&T> {
+        std::iter::successors(std::error::Error::source(self), |e| e.source()).find_map(|e| e.downcast_ref::<T>())
+    }
+
     /// `text` with every one of `secrets` and the value of every credential
     /// header (`Authorization`, `Proxy-Authorization`, `Circle-Token`, in any
     /// case) replaced by `[redacted]`.

@@ -86,6 +86,7 @@ pub mod memory;
 pub mod notify;
 pub mod policy;
 pub mod policy_test;
+mod retry;
 pub mod run;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -114,4 +115,5 @@ pub use policy::{
     ApprovalRule, Blackout, CheckSpec, Deploy, Flush, Freeze, LocalTime, Monitor, OnFailure, OverrideRule, Person,
     Policy, Role, Stage, StageKind, Weekday, Window,
 };
+pub use retry::RetrySettings;
 pub use run::{IdempotencyKey, Run, RunId, RunKind, RunRequest, RunStatus};

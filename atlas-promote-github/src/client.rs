@@ -16,12 +16,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
-use backon::Retryable;
+use backon::{ExponentialBuilder, Retryable};
 
+use crate::RetrySettings;
 use crate::auth::{Credentials, still_valid};
 use crate::error::{GhError, parse_error, retry_after};
 use crate::etag::{CachedResponse, EtagCache};
-use crate::retry::RetrySettings;
 
 /// The REST API version sent on every request (reference §0.4).
 pub(crate) const API_VERSION: &str = "2022-11-28";
@@ -328,7 +328,7 @@ impl Client {
         bearer: Option<SecretString>,
     ) -> Result<Response, GhError> {
         let span = tracing::debug_span!("github.request", op, method = %method, url = %url);
-        let deadline = self.retry.deadline;
+        let deadline = self.retry.deadline();
         let call = self.retrying(method, &url, body, bearer.as_ref());
         match tokio::time::timeout(deadline, call).instrument(span).await {
             Ok(result) => result,
@@ -352,7 +352,7 @@ impl Client {
         let secondary_waits = AtomicU32::new(0);
         let attempt = || self.conditional(&method, url, body, bearer, secondary_waits.load(Ordering::Relaxed));
         attempt
-            .retry(self.retry.backoff())
+            .retry(backoff(&self.retry))
             .sleep(tokio::time::sleep)
             .when(|e| e.is_temporary() && (idempotent || e.is_rate_limit()))
             // `None`: the backoff is used up, or the wait is too long: stop.
@@ -540,6 +540,16 @@ pub(crate) fn next_link(header: &str) -> Option<String> {
 pub(crate) fn server_date(headers: &HeaderMap) -> Option<DateTime<Utc>> {
     let date = headers.get(reqwest::header::DATE)?.to_str().ok()?;
     DateTime::parse_from_rfc2822(date).ok().map(|d| d.with_timezone(&Utc))
+}
+
+/// The backoff between retries: exponential from the settings' first delay to their longest, with jitter.
+fn backoff(retry: &RetrySettings) -> ExponentialBuilder {
+    let (first, longest) = retry.backoff();
+    ExponentialBuilder::default()
+        .with_min_delay(first)
+        .with_max_delay(longest)
+        .with_max_times(retry.max_retries())
+        .with_jitter()
 }
 
 #[cfg(test)]

@@ -11,9 +11,9 @@ use reqwest::header::HeaderValue;
 use secrecy::SecretString;
 
 use crate::GitHub;
+use crate::RetrySettings;
 use crate::auth::{AppCredentials, Credentials};
 use crate::client::{Client, DEFAULT_USER_AGENT, SECONDARY_RATE_LIMIT_WAIT};
-use crate::retry::RetrySettings;
 
 /// github.com's API; GitHub Enterprise Server uses `https://HOST/api/v3`.
 pub const DEFAULT_API_URL: &str = "https://api.github.com";

@@ -60,7 +60,6 @@ mod etag;
 pub mod fuzz;
 pub mod model;
 mod protection;
-mod retry;
 mod reviews;
 mod teams;
 pub mod webhook;
@@ -74,12 +73,13 @@ use reqwest::Url;
 use secrecy::SecretString;
 
 pub use actions::{MAX_INPUTS, RESERVED_INPUTS, dispatch_inputs, run_status};
+/// How requests are retried, and how long one call may take (the core's type).
+pub use atlas_promote_core::RetrySettings;
 pub use checks::{check_run_result, commit_status_results};
 pub use client::RequestStats;
 pub use config::{DEFAULT_API_URL, GitHubBuilder};
 pub use error::{FieldError, GitHubError, GitHubErrorKind};
 pub use protection::{GateAnswer, GateRequest};
-pub use retry::RetrySettings;
 pub use reviews::review_records;
 pub use webhook::{Delivery, WebhookReceiver};
 

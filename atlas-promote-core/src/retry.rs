@@ -1,11 +1,10 @@
-//! How requests are retried, and how long one call may take.
+//! How a backend retries requests, and how long one call may take.
 
 use std::time::{Duration, Instant};
 
-use backon::ExponentialBuilder;
-
-/// How the backend retries a request and how long one call may take; the
-/// same type, under the same name, in both atlas-promote backends.
+/// How a backend retries a request and how long one call may take: one
+/// type for every adapter (both atlas-promote backends re-export it as
+/// their own `RetrySettings`).
 ///
 /// A request is retried only when its error is temporary and sending it
 /// again cannot do something twice (a read, or a write the server refused
@@ -16,7 +15,7 @@ use backon::ExponentialBuilder;
 ///
 /// ```
 /// use std::time::Duration;
-#[doc = concat!("use ", env!("CARGO_CRATE_NAME"), "::RetrySettings;")]
+/// use atlas_promote_core::RetrySettings;
 ///
 /// let patient = RetrySettings::default()
 ///     .with_max_retries(5)
@@ -27,11 +26,11 @@ use backon::ExponentialBuilder;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetrySettings {
-    pub(crate) max_retries: usize,
-    pub(crate) min_delay: Duration,
-    pub(crate) max_delay: Duration,
-    pub(crate) max_wait: Duration,
-    pub(crate) deadline: Duration,
+    max_retries: usize,
+    min_delay: Duration,
+    max_delay: Duration,
+    max_wait: Duration,
+    deadline: Duration,
 }
 
 impl Default for RetrySettings {
@@ -76,20 +75,32 @@ impl RetrySettings {
         self
     }
 
-    /// The backoff between retries.
-    pub(crate) fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_min_delay(self.min_delay)
-            .with_max_delay(self.max_delay)
-            .with_max_times(self.max_retries)
-            .with_jitter()
+    /// Retries after the first attempt.
+    pub fn max_retries(&self) -> usize {
+        self.max_retries
+    }
+
+    /// The first backoff delay, and the longest.
+    pub fn backoff(&self) -> (Duration, Duration) {
+        (self.min_delay, self.max_delay)
+    }
+
+    /// The longest wait a server may ask for that is honoured.
+    pub fn max_wait(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// The longest one call may take.
+    pub fn deadline(&self) -> Duration {
+        self.deadline
     }
 
     /// The wait before the next retry of a call that started at `started`:
-    /// the server's `asked` wait if it gave one, else `backoff`; `None` (no
-    /// retry) when the server asks for more than the longest wait, or the
-    /// wait would run past the call's deadline.
-    pub(crate) fn wait(&self, started: Instant, backoff: Duration, asked: Option<Duration>) -> Option<Duration> {
+    /// the server's `asked` wait if it gave one, else `backoff` (the
+    /// adapter's next backoff delay); `None` (no retry) when the server asks
+    /// for more than the longest wait, or the wait would run past the call's
+    /// deadline.
+    pub fn wait(&self, started: Instant, backoff: Duration, asked: Option<Duration>) -> Option<Duration> {
         let wait = match asked {
             Some(asked) if asked > self.max_wait => return None,
             Some(asked) => asked,
