@@ -622,12 +622,12 @@ impl fmt::Display for Decision {
             // window of the target stage may be closed, or a blackout or a
             // freeze begun. Say so, rather than leave `until` unexplained.
             let ends = self.blockers.iter().filter_map(Blocker::ends_at).max();
-            if ends.is_none_or(|ends| ends < until) {
+            if let Some(ends) = ends.filter(|ends| *ends < until) {
                 let that = if self.blockers.len() > 1 { "they end" } else { "that ends" };
-                let when = ends.map_or_else(|| "then".to_owned(), |ends| format!("when {that} at {}", ts(&ends)));
                 writeln!(
                     f,
-                    "  waiting: {when}, the windows, blackouts or freezes of {} keep it closed until {}",
+                    "  waiting: when {that} at {}, the windows, blackouts or freezes of {} keep it closed until {}",
+                    ts(&ends),
                     Escaped(&self.to),
                     ts(&until)
                 )?;
