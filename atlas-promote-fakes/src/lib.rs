@@ -4,6 +4,9 @@
 //! - [`relay`]: a TCP front of a local HTTP server (wiremock) that drops a
 //!   connection unanswered or cuts an answer short, faults an HTTP server
 //!   that always answers in full cannot produce.
+//! - [`fuzz`]: the scaffolding of the property tests that run the fuzz
+//!   targets without libFuzzer (seeds, edits, configuration).
 #![forbid(unsafe_code)]
 
+pub mod fuzz;
 pub mod relay;
