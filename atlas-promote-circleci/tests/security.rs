@@ -8,6 +8,7 @@ mod common;
 use atlas_promote_circleci::webhook::WebhookError;
 use atlas_promote_core::testkit::CapturedLogs;
 use atlas_promote_core::{ApprovalSource, CheckQuery, CheckSource, CiProvider, RunId};
+use atlas_promote_fakes::errors::shown;
 use common::*;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
@@ -25,17 +26,6 @@ fn sign(secret: &str, body: &[u8]) -> String {
     mac.update(body);
     let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     format!("v1={hex}")
-}
-
-/// Every text an error shows: `Display`, `Debug`, and its sources'.
-fn shown(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!("{error} {error:?}");
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(&format!(" | {e} {e:?}"));
-        source = e.source();
-    }
-    text
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -105,6 +105,18 @@ pub enum State {
         #[serde(serialize_with = "crate::instant::serialize")]
         at: DateTime<Utc>,
     },
+    /// An operator gave it up after its deploy or flush into `stage` failed.
+    Abandoned {
+        /// The stage it failed in.
+        stage: String,
+        /// Who gave it up.
+        by: String,
+        /// Why.
+        reason: String,
+        /// When.
+        #[serde(serialize_with = "crate::instant::serialize")]
+        at: DateTime<Utc>,
+    },
     /// It was rolled back out of `stage`.
     RolledBack {
         /// The stage.
@@ -128,13 +140,14 @@ impl State {
             | Self::Live { stage, .. }
             | Self::Failed { stage, .. }
             | Self::Superseded { stage, .. }
+            | Self::Abandoned { stage, .. }
             | Self::RolledBack { stage, .. } => stage,
         }
     }
 
-    /// Whether the promotion has ended (superseded or rolled back).
+    /// Whether the promotion has ended (superseded, abandoned or rolled back).
     pub fn is_ended(&self) -> bool {
-        matches!(self, Self::Superseded { .. } | Self::RolledBack { .. })
+        matches!(self, Self::Superseded { .. } | Self::Abandoned { .. } | Self::RolledBack { .. })
     }
 
     /// Whether a CI run is in flight.
@@ -158,6 +171,7 @@ impl fmt::Display for State {
             Self::Live { stage, .. } => write!(f, "live in {stage}"),
             Self::Failed { stage, reason, .. } => write!(f, "failed in {stage}: {reason}"),
             Self::Superseded { stage, by, .. } => write!(f, "superseded in {stage} by {by}"),
+            Self::Abandoned { stage, by, .. } => write!(f, "abandoned in {stage} by {by}"),
             Self::RolledBack { stage, .. } => write!(f, "rolled back from {stage}"),
         }
     }
@@ -280,6 +294,13 @@ pub enum Event {
         /// Who asks.
         by: String,
     },
+    /// Give up a candidate whose deploy or flush failed: it ends where it failed.
+    Abandoned {
+        /// Who gives it up.
+        by: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 impl Event {
@@ -303,6 +324,7 @@ impl Event {
             Self::RollbackRequested { stage, .. } => format!("rollback of {stage} requested"),
             Self::Redeploy { stage, .. } => format!("redeploy to {stage}"),
             Self::RetryRequested { stage, .. } => format!("retry of {stage} requested"),
+            Self::Abandoned { by, .. } => format!("abandoned by {by}"),
         }
     }
 }
@@ -654,6 +676,16 @@ impl Promotion {
                 let mut actions = vec![self.audit(now, by, "retry", message)];
                 actions.extend(self.enter(&event, policy, &stage, flush_required, now)?);
                 Ok(actions)
+            }
+            (State::Failed { stage, .. }, Event::Abandoned { by, reason }) => {
+                if reason.trim().is_empty() {
+                    return Err(self.refuse(&event, "giving a candidate up needs a reason"));
+                }
+                let stage = stage.clone();
+                let message = format!("{by} abandons {} after it failed in {stage}: {reason}", self.candidate.sha);
+                let audit = self.audit(now, by, "abandoned", message);
+                self.state = State::Abandoned { stage, by: by.clone(), reason: reason.clone(), at: now };
+                Ok(vec![audit])
             }
             _ => Err(self.refuse(&event, "it does not apply in this state")),
         }

@@ -201,12 +201,31 @@ fn is_true(b: &bool) -> bool {
 }
 
 /// Approvals needed to enter a stage: `count` distinct people per role.
+///
+/// Self-approval is forbidden unless the rule says otherwise:
+/// [`forbid_self_approval`](Self::forbid_self_approval) defaults to `true`
+/// in policy files (a rule that leaves it out forbids it) and in
+/// [`ApprovalRule::require`], so an author of a candidate never approves it
+/// in; write `forbid_self_approval = false` to let them.
+///
+/// ```
+/// use atlas_promote_core::Policy;
+///
+/// let text = "name = \"p\"\n[[stage]]\nname = \"trunk\"\nkind = \"trunk\"\n\
+///             [[stage]]\nname = \"prod\"\nkind = \"environment\"\n\
+///             approvals = { require = { developer = 1 } }\n";
+/// let policy = Policy::from_toml_str(text, "p.toml").unwrap();
+/// let rule = policy.stages[1].approvals.as_ref().unwrap();
+/// assert!(rule.forbid_self_approval);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalRule {
     /// Role → how many distinct approvers holding it are needed.
     pub require: BTreeMap<Role, u32>,
-    /// Whether the candidate's own authors are ignored as approvers.
+    /// Whether the candidate's own authors are ignored as approvers
+    /// (their approval refused, with the reason). Defaults to `true`: a
+    /// rule that does not say forbids self-approval.
     #[serde(default = "yes")]
     pub forbid_self_approval: bool,
     /// How long an approval stays valid.

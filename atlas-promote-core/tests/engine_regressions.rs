@@ -340,7 +340,8 @@ async fn a_late_merge_notice_never_overtakes_the_commits_built_on_it() -> Result
 
 /// c1's deploy into dev failed; c2, built on c1, then went live in dev. A
 /// retry of c1 deployed it over c2, taking dev back to older code. A retry
-/// is now refused when a newer commit built on the candidate is live there.
+/// is now refused when a newer commit built on the candidate is live there
+/// (and c2, reaching the gate c1 failed at, supersedes c1: issue 10, item 3).
 #[tokio::test]
 async fn a_retry_never_takes_an_environment_back_to_older_code() -> Result<()> {
     let mut s = atlas();
@@ -354,7 +355,10 @@ async fn a_retry_never_takes_an_environment_back_to_older_code() -> Result<()> {
     assert_eq!(s.state("c2").await?.to_string(), "live in dev");
 
     let refused = s.engine.retry("c1", "dev", "alice").await;
-    assert!(matches!(&refused, Err(Error::Refused { reason }) if reason.contains("c2, built on c1")), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(Error::Refused { reason }) if reason.starts_with("c1 is superseded in dev by c2")),
+        "{refused:?}"
+    );
     s.run_until_idle().await?;
     assert_eq!(s.state("c2").await?.to_string(), "live in dev");
     assert_eq!(s.ci.requests().iter().filter(|r| r.candidate.sha == "c1").count(), 1);

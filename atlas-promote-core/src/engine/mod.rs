@@ -467,7 +467,8 @@ impl Promoter {
             State::Deploying { run: Some(_), .. } | State::Flushing { run: Some(_), .. } => {
                 self.follow_run(record, now, tick).await
             }
-            State::Failed { .. } | State::Superseded { .. } | State::RolledBack { .. } => Ok(()),
+            State::Failed { .. } => self.end_failed_if_superseded(record, snapshot, now, tick).await,
+            State::Superseded { .. } | State::Abandoned { .. } | State::RolledBack { .. } => Ok(()),
         }
     }
 
@@ -485,15 +486,33 @@ impl Promoter {
         }
     }
 
-    /// The newer candidate that makes this waiting one pointless, if any: a
-    /// newer commit of the same line (trunk, or the same branch) that is
-    /// past this one's stage, or waits on the same gate.
+    /// The stage whose gate a candidate that failed in `stage` went
+    /// through: for a trunk commit the environment before it (or trunk), for
+    /// a branch build the review.
+    pub(crate) fn gate_source(&self, promotion: &Promotion, stage: &str) -> Option<&Stage> {
+        let index = self.policy.stage_index(stage)?;
+        match promotion.candidate.origin {
+            Origin::Branch => self.policy.stages.iter().find(|s| s.kind == crate::policy::StageKind::Review),
+            Origin::Trunk => self.policy.stages[..index].iter().rev().find(|s| !s.ephemeral),
+        }
+    }
+
+    /// The newer candidate that makes this waiting (or failed) one
+    /// pointless, if any: a newer commit of the same line (trunk, or the
+    /// same branch) that is past the stage this one waits in, or waits on
+    /// the same gate. A failed candidate waits, in that sense, at the gate
+    /// it failed to pass.
     fn superseded_by<'s>(&self, key: &str, promotion: &Promotion, snapshot: &'s Snapshot) -> Option<&'s str> {
         if promotion.candidate.origin == Origin::Trunk && matches!(promotion.state, State::UnderReview { .. }) {
             // Pull requests are independent of each other.
             return None;
         }
-        let here = self.policy.stage_index(promotion.state.stage());
+        let here = match &promotion.state {
+            State::Failed { stage, .. } => {
+                self.gate_source(promotion, stage).and_then(|from| self.policy.stage_index(&from.name))
+            }
+            state => self.policy.stage_index(state.stage()),
+        };
         snapshot
             .rows
             .iter()
@@ -507,6 +526,32 @@ impl Promoter {
             })
             .map(|r| r.sha.as_str())
             .next_back()
+    }
+
+    /// A failed candidate is never reconciled again: it ends when a newer
+    /// candidate of its line reaches the gate it failed at (or passes it),
+    /// superseded, saying so. Until then a retry revives it, or an operator
+    /// abandons it ([`Promoter::abandon`]).
+    async fn end_failed_if_superseded(
+        &self,
+        record: Versioned<PromotionRecord>,
+        snapshot: &Snapshot,
+        now: DateTime<Utc>,
+        tick: &mut Tick,
+    ) -> Result<()> {
+        let State::Failed { stage, .. } = &record.value.promotion.state else { return Ok(()) };
+        let Some(by) = self.superseded_by(&record.key, &record.value.promotion, snapshot) else {
+            self.decoded.keep_record(record);
+            return Ok(());
+        };
+        let reason = format!(
+            "{by} is newer and reached the gate into {stage} that {} failed to pass; only the newest moves on",
+            record.value.promotion.candidate.sha
+        );
+        let event = Event::Superseded { by: by.to_owned(), reason };
+        let record = self.transition(record, event, now, Extra::default(), tick).await?;
+        self.decoded.keep_record(record);
+        Ok(())
     }
 
     async fn advance(

@@ -94,7 +94,8 @@ impl Promoter {
     }
 
     /// The newest trunk candidate still on its way (merged, deploying or
-    /// live somewhere, or failed) whose commit is built on `sha`, if any.
+    /// live somewhere, or failed) whose commit is built on `sha`, if any;
+    /// else a commit built on `sha` that runs in an environment.
     ///
     /// Arrival order is what makes a candidate newer, so a merge notice
     /// that arrives late (webhooks are retried and reordered) would make an
@@ -113,6 +114,18 @@ impl Promoter {
             }
             if self.built_on(sha, &promotion.candidate.sha).await? {
                 return Ok(Some(promotion.candidate.sha.clone()));
+            }
+        }
+        // A newer commit may run in an environment although its promotion
+        // ended there (abandoned after its flush failed, say).
+        let trunk = Candidate::trunk(sha, Vec::<String>::new());
+        for stage in self.policy.stages.iter().filter(|s| s.is_environment() && !s.ephemeral) {
+            let key = records::environment_key(&stage.name, &trunk);
+            let Some(env) = self.decoded.get::<EnvironmentRecord>(&*self.store, &key).await? else { continue };
+            if let Some(live) = env.value.live_sha.filter(|live| live != sha)
+                && self.built_on(sha, &live).await?
+            {
+                return Ok(Some(live));
             }
         }
         Ok(None)
@@ -468,11 +481,44 @@ impl Promoter {
         self.start_run(record, now, tick).await
     }
 
+    /// Give up the candidate `sha`, whose deploy or flush failed: it ends
+    /// where it failed (audited, with `by` and `reason`) and leaves the
+    /// active set. Refused, saying why, for a candidate that has not failed.
+    pub async fn abandon(&self, sha: &str, by: &str, reason: &str) -> Result<()> {
+        let now = self.clock.now();
+        let record = self.promotion(sha).await?;
+        if !matches!(record.value.promotion.state, State::Failed { .. }) {
+            return Err(Error::Refused {
+                reason: format!(
+                    "{sha} is {}: only a candidate whose deploy failed is abandoned (one that waits ends when a newer one supersedes it)",
+                    record.value.promotion.state
+                ),
+            });
+        }
+        let mut tick = Tick::new(now);
+        let event = Event::Abandoned { by: by.into(), reason: reason.trim().into() };
+        match self.transition(record, event, now, Extra::default(), &mut tick).await {
+            Ok(record) => {
+                self.decoded.keep_record(record);
+                Ok(())
+            }
+            Err(Error::Transition(e)) => Err(Error::Refused { reason: e.reason }),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Retry the failed deploy of `sha` into `stage`.
     pub async fn retry(&self, sha: &str, stage: &str, by: &str) -> Result<Tick> {
         let now = self.clock.now();
         let mut tick = Tick::new(now);
         let record = self.promotion(sha).await?;
+        let state = &record.value.promotion.state;
+        if !matches!(state, State::Failed { stage: s, .. } if s == stage) {
+            // Also a failed candidate a newer one superseded, or an operator abandoned.
+            return Err(Error::Refused {
+                reason: format!("{sha} is {state}: only a deploy that failed in {stage} is retried there"),
+            });
+        }
         let reads = match self.policy.stage(stage) {
             Some(target) => Some(self.decision_reads(target, sha).await?),
             None => None,
@@ -530,12 +576,7 @@ impl Promoter {
             // A newer commit went live there since: retrying would take the environment back.
             return Ok(Some(format!("{live}, built on {sha}, is live in {stage} now; a retry would go back")));
         }
-        let Some(index) = self.policy.stage_index(stage) else { return Ok(None) };
-        let from = match promotion.candidate.origin {
-            Origin::Branch => self.policy.stages.iter().find(|s| s.kind == crate::policy::StageKind::Review),
-            Origin::Trunk => self.policy.stages[..index].iter().rev().find(|s| !s.ephemeral),
-        };
-        let Some(from) = from else { return Ok(None) };
+        let Some(from) = self.gate_source(promotion, stage) else { return Ok(None) };
         let gate = self.policy.gate(&from.name, stage)?;
         let mut evidence = crate::evidence::Evidence::new(promotion.candidate.clone());
         if gate.to().approvals.is_some() {

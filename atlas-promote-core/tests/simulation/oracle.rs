@@ -77,6 +77,8 @@ pub struct Stats {
     /// Approvals refused because they could never count, and accepted ones that do not count.
     pub approvals_refused: u64,
     pub approvals_not_counting: u64,
+    /// Failed candidates an operator abandoned.
+    pub abandoned: u64,
     pub concurrent_steps: u64,
     /// Promotions found waiting on time after a tick, each checked to have a wake-up.
     pub waits_checked: u64,
@@ -106,6 +108,7 @@ impl Stats {
         self.self_approvals_refused += other.self_approvals_refused;
         self.approvals_refused += other.approvals_refused;
         self.approvals_not_counting += other.approvals_not_counting;
+        self.abandoned += other.abandoned;
         self.concurrent_steps += other.concurrent_steps;
         self.waits_checked += other.waits_checked;
         self.windowed_entries += other.windowed_entries;

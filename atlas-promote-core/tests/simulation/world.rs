@@ -74,6 +74,7 @@ enum Event {
     Grant,
     Revoke,
     Retry,
+    Abandon,
     Hold,
     Release,
     Override,
@@ -82,7 +83,7 @@ enum Event {
     Restart,
 }
 
-const EVENTS: [(Event, u32); 30] = [
+const EVENTS: [(Event, u32); 31] = [
     (Event::Merge, 6),
     (Event::Deliver, 3),
     (Event::Redeliver, 2),
@@ -107,6 +108,7 @@ const EVENTS: [(Event, u32); 30] = [
     (Event::Grant, 3),
     (Event::Revoke, 2),
     (Event::Retry, 3),
+    (Event::Abandon, 1),
     (Event::Hold, 1),
     (Event::Release, 2),
     (Event::Override, 3),
@@ -132,6 +134,7 @@ struct Approval {
 enum Operation {
     Override { sha: String, by: String, bypass: Vec<String>, reason: String },
     Retry { sha: String, stage: String, by: String },
+    Abandon { sha: String, by: String, reason: String },
     Rollback { stage: String, by: String },
     Merged { candidate: Candidate, at: DateTime<Utc> },
 }
@@ -147,6 +150,10 @@ async fn operate(engine: Promoter, op: Operation) -> String {
             tick(engine.override_gate(&sha, &by, &bypass, &reason).await)
         }
         Operation::Retry { sha, stage, by } => tick(engine.retry(&sha, &stage, &by).await),
+        Operation::Abandon { sha, by, reason } => match engine.abandon(&sha, &by, &reason).await {
+            Ok(()) => "ok".into(),
+            Err(e) => format!("error: {e}"),
+        },
         Operation::Rollback { stage, by } => tick(engine.rollback(&stage, &by, "bad data").await),
         Operation::Merged { candidate, at } => match engine.merged(candidate, at).await {
             Ok(()) => "ok".into(),
@@ -644,6 +651,37 @@ impl World {
                 }
                 format!("{person} loses {role}")
             }
+            Event::Abandon => {
+                let op = self.abandon_op().await;
+                let Operation::Abandon { sha, reason, .. } = &op else { unreachable!("an abandon") };
+                let (sha, blank) = (sha.clone(), reason.trim().is_empty());
+                let failed = |p: &[(String, PromotionRecord)]| {
+                    p.iter().any(|(_, p)| {
+                        p.promotion.candidate.sha == sha && matches!(p.promotion.state, State::Failed { .. })
+                    })
+                };
+                let before = failed(&self.promotions().await);
+                let node = self.pick_node();
+                let text = format!("{}: {op:?}", self.nodes[node].id);
+                let r = operate(self.engine(node), op).await;
+                let after = self.promotions().await;
+                let abandoned = after.iter().any(|(_, p)| {
+                    p.promotion.candidate.sha == sha && matches!(p.promotion.state, State::Abandoned { .. })
+                });
+                let mut o = lock(&self.oracle);
+                match r.as_str() {
+                    "ok" if !before || blank || !abandoned => {
+                        o.violation(format!("{text} was taken, but {sha} was not failed or no reason was given"))
+                    }
+                    "ok" => o.stats.abandoned += 1,
+                    refused if refused.starts_with("error: refused:") && before && !blank => {
+                        o.violation(format!("{text} was refused although {sha} had failed: {refused}"))
+                    }
+                    _ => {}
+                }
+                drop(o);
+                format!("{text} → {r}")
+            }
             Event::Retry | Event::Override | Event::Rollback => {
                 let op = match event {
                     Event::Retry => self.retry_op().await,
@@ -727,6 +765,20 @@ impl World {
             (self.known_sha(), self.rng.pick(&envs).clone())
         };
         Operation::Retry { sha, stage, by: self.person() }
+    }
+
+    async fn abandon_op(&mut self) -> Operation {
+        let failed: Vec<String> = self
+            .promotions()
+            .await
+            .into_iter()
+            .filter(|(_, p)| matches!(p.promotion.state, State::Failed { .. }))
+            .map(|(_, p)| p.promotion.candidate.sha)
+            .collect();
+        let sha =
+            if !failed.is_empty() && self.rng.chance(85) { self.rng.pick(&failed).clone() } else { self.known_sha() };
+        let reason = if self.rng.chance(90) { "the build is broken".to_owned() } else { " ".to_owned() };
+        Operation::Abandon { sha, by: self.person(), reason }
     }
 
     async fn override_op(&mut self) -> Operation {
@@ -1426,7 +1478,47 @@ impl World {
                 ));
             }
         }
+        self.check_failed_end().await;
         lock(&self.oracle).dirty = true;
         self.check_world().await;
+    }
+
+    /// Once the engine is idle, no failed candidate is still active while a
+    /// newer candidate of its line (trunk, or the same branch) reached the
+    /// gate it failed at (waits at it, or is past it): it was superseded.
+    async fn check_failed_end(&mut self) {
+        let promotions = self.promotions().await;
+        let index = |name: &str| self.policy.stages.iter().position(|s| s.name == name);
+        let mut found = Vec::new();
+        for (key, p) in &promotions {
+            let State::Failed { stage, .. } = &p.promotion.state else { continue };
+            let Some(into) = index(stage) else { continue };
+            // The gate it failed at leaves the review (a branch build) or the stage before (trunk).
+            let from = match p.promotion.candidate.origin {
+                Origin::Branch => self.policy.stages.iter().position(|s| s.kind == StageKind::Review),
+                Origin::Trunk => self.policy.stages[..into].iter().rposition(|s| !s.ephemeral),
+            };
+            let Some(from) = from else { continue };
+            let newer = promotions.iter().find(|(_, q)| {
+                let (c, d) = (&q.promotion.candidate, &p.promotion.candidate);
+                let at = index(q.promotion.state.stage());
+                q.promotion.seq > p.promotion.seq
+                    && !q.promotion.state.is_ended()
+                    && c.origin == d.origin
+                    && c.branch == d.branch
+                    && !(c.origin == Origin::Trunk && matches!(q.promotion.state, State::UnderReview { .. }))
+                    && (at > Some(from) || (at == Some(from) && q.promotion.state.awaits_gate()))
+            });
+            if let Some((newer, q)) = newer {
+                found.push(format!(
+                    "{key} stays {} although {newer} ({}) reached the gate into {stage}",
+                    p.promotion.state, q.promotion.state
+                ));
+            }
+        }
+        let mut o = lock(&self.oracle);
+        for f in found {
+            o.violation(format!("failed-end: {f}"));
+        }
     }
 }

@@ -9,6 +9,7 @@ use atlas_promote_core::testkit::CapturedLogs;
 use atlas_promote_core::{
     ApprovalSource, Candidate, CiProvider, Directory, Error, IdempotencyKey, RunKind, RunRequest, SourceControl,
 };
+use atlas_promote_fakes::errors::shown;
 use atlas_promote_github::{Delivery, GitHubBuilder, WebhookReceiver};
 use chrono::Utc;
 use hmac::{Hmac, KeyInit, Mac};
@@ -27,17 +28,6 @@ fn sign(secret: &str, body: &[u8]) -> String {
     mac.update(body);
     let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256={hex}")
-}
-
-/// Every text an error shows: `Display`, `Debug`, and its sources'.
-fn shown(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = format!("{error} {error:?}");
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(&format!(" | {e} {e:?}"));
-        source = e.source();
-    }
-    text
 }
 
 pub(super) fn deploy_request() -> RunRequest {
