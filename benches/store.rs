@@ -30,7 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use atlas_promote::sql::{OpenOptions, SqlStore};
-use common::{Counting, assert_all_reached_prod, release_train};
+use atlas_promote::testkit::CountingStore;
+use common::{assert_all_reached_prod, release_train};
 use criterion::{Criterion, criterion_group};
 
 const SMALL: usize = 1_000;
@@ -106,7 +107,7 @@ impl Run {
 }
 
 async fn train_on(store: SqlStore, n: usize) -> Run {
-    let store = Arc::new(Counting::new(store));
+    let store = Arc::new(CountingStore::new(Arc::new(store)));
     let started = Instant::now();
     let train = release_train(n, store.clone()).await;
     let took = started.elapsed();

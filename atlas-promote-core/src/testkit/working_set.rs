@@ -2,17 +2,13 @@
 //! stay readable, and what a tick reads does not grow with them (DESIGN §8).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use async_trait::async_trait;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::TimeDelta;
 
-use crate::audit::{AuditEntry, AuditRecord};
-use crate::backend::{Document, Fetched, StateStore, Write};
-use crate::coordination::{ClaimOutbox, Commit, Delivery, Lease, LeaseOutcome, OutboxItem};
+use crate::backend::StateStore;
 use crate::engine::records::ACTIVE_PREFIX;
-use crate::error::Result;
 use crate::policy::Policy;
+use crate::testkit::CountingStore;
 use crate::testkit::{Scenario, default_start};
 
 /// How many candidates the suite merges, one after another.
@@ -29,14 +25,14 @@ const CANDIDATES: usize = 60;
 /// 59 ended promotions as with 10. A store whose listing walked ended
 /// promotions, or an engine that read them each tick, fails here.
 pub async fn working_set_suite(store: Arc<dyn StateStore>) {
-    let counting = Arc::new(Counting { inner: store, documents: AtomicU64::new(0) });
+    let counting = Arc::new(CountingStore::new(store));
     let mut s = Scenario::with_store(Policy::atlas(), counting.clone(), default_start());
     let mut read = Vec::with_capacity(CANDIDATES);
     for i in 0..CANDIDATES {
-        let before = counting.documents.load(Ordering::Relaxed);
+        let before = counting.documents_read();
         s.merge(&sha(i), "alice", &["src/app.rs"]).await.expect("the merge is recorded");
         s.run_until_idle().await.expect("the engine ticks");
-        read.push(counting.documents.load(Ordering::Relaxed) - before);
+        read.push(counting.documents_read() - before);
         s.advance(TimeDelta::minutes(10));
     }
 
@@ -77,78 +73,4 @@ pub async fn working_set_suite(store: Arc<dyn StateStore>) {
 
 fn sha(i: usize) -> String {
     format!("{i:07x}")
-}
-
-/// A store that counts the documents it hands out.
-#[derive(Debug)]
-struct Counting {
-    inner: Arc<dyn StateStore>,
-    documents: AtomicU64,
-}
-
-impl Counting {
-    fn count(&self, n: usize) {
-        self.documents.fetch_add(u64::try_from(n).unwrap_or(u64::MAX), Ordering::Relaxed);
-    }
-}
-
-#[async_trait]
-impl StateStore for Counting {
-    async fn get(&self, key: &str) -> Result<Option<Document>> {
-        let doc = self.inner.get(key).await?;
-        self.count(usize::from(doc.is_some()));
-        Ok(doc)
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<Document>> {
-        let docs = self.inner.list(prefix).await?;
-        self.count(docs.len());
-        Ok(docs)
-    }
-    async fn get_if_changed(&self, key: &str, version: u64) -> Result<Fetched> {
-        let fetched = self.inner.get_if_changed(key, version).await?;
-        self.count(usize::from(matches!(fetched, Fetched::Current(Some(_)))));
-        Ok(fetched)
-    }
-    async fn commit(&self, writes: Vec<Write>, audit: Vec<AuditEntry>) -> Result<Vec<u64>> {
-        self.inner.commit(writes, audit).await
-    }
-    async fn audit(&self, after: u64) -> Result<Vec<AuditRecord>> {
-        self.inner.audit(after).await
-    }
-    async fn commit_with(&self, commit: Commit) -> Result<Vec<u64>> {
-        self.inner.commit_with(commit).await
-    }
-    async fn acquire_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        ttl: TimeDelta,
-    ) -> Result<LeaseOutcome> {
-        self.inner.acquire_lease(name, holder, now, ttl).await
-    }
-    async fn renew_lease(&self, lease: &Lease, now: DateTime<Utc>, ttl: TimeDelta) -> Result<Option<Lease>> {
-        self.inner.renew_lease(lease, now, ttl).await
-    }
-    async fn release_lease(&self, lease: &Lease) -> Result<bool> {
-        self.inner.release_lease(lease).await
-    }
-    async fn leases(&self, prefix: &str) -> Result<Vec<Lease>> {
-        self.inner.leases(prefix).await
-    }
-    async fn record_delivery(&self, source: &str, id: &str, at: DateTime<Utc>) -> Result<Delivery> {
-        self.inner.record_delivery(source, id, at).await
-    }
-    async fn prune_deliveries(&self, before: DateTime<Utc>) -> Result<u64> {
-        self.inner.prune_deliveries(before).await
-    }
-    async fn claim_outbox(&self, claim: ClaimOutbox) -> Result<Vec<OutboxItem>> {
-        self.inner.claim_outbox(claim).await
-    }
-    async fn outbox_delivered(&self, id: &str) -> Result<()> {
-        self.inner.outbox_delivered(id).await
-    }
-    async fn outbox_failed(&self, id: &str, error: &str, next_attempt_at: DateTime<Utc>) -> Result<()> {
-        self.inner.outbox_failed(id, error, next_attempt_at).await
-    }
 }
