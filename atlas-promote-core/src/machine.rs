@@ -286,6 +286,10 @@ pub enum Event {
         stage: String,
         /// Why.
         reason: String,
+        /// Whether a flush run must follow: pipeline code differs between
+        /// the commit the environment leaves and the one restored.
+        #[serde(default)]
+        flush_required: bool,
     },
     /// Retry the failed deploy.
     RetryRequested {
@@ -661,13 +665,12 @@ impl Promotion {
             }
             (
                 State::Superseded { stage, .. } | State::RolledBack { stage, .. },
-                Event::Redeploy { stage: s, reason },
+                Event::Redeploy { stage: s, reason, flush_required },
             ) if stage == s => {
-                let stage = stage.clone();
+                let (stage, flush_required) = (stage.clone(), *flush_required);
                 let message = format!("{} redeployed to {stage}: {reason}", self.candidate.sha);
                 let mut actions = vec![self.audit(now, "engine", "redeploy", message)];
-                // A redeploy restores what ran before; the flush it needed then has already run.
-                actions.extend(self.enter(&event, policy, &stage, false, now)?);
+                actions.extend(self.enter(&event, policy, &stage, flush_required, now)?);
                 Ok(actions)
             }
             (State::Failed { stage, flush_required, .. }, Event::RetryRequested { stage: s, by }) if stage == s => {

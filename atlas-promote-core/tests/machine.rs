@@ -364,13 +364,13 @@ fn cases() -> Vec<Case> {
         Case {
             name: "superseded in prod + redeploy → deploying to prod",
             from: superseded("prod"),
-            event: Event::Redeploy { stage: "prod".into(), reason: "rollback".into() },
+            event: Event::Redeploy { stage: "prod".into(), reason: "rollback".into(), flush_required: false },
             expect: ok("deploying to prod (attempt 1)", &["audit:redeploy", "trigger:deploy:prod"]),
         },
         Case {
             name: "rolled back + redeploy → deploying",
             from: rolled_back("prod"),
-            event: Event::Redeploy { stage: "prod".into(), reason: "fixed".into() },
+            event: Event::Redeploy { stage: "prod".into(), reason: "fixed".into(), flush_required: false },
             expect: ok("deploying to prod (attempt 1)", &["audit:redeploy", "trigger:deploy:prod"]),
         },
         Case {

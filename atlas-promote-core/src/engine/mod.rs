@@ -27,7 +27,7 @@ use crate::backend::{
 use crate::backend::{Notice, Write};
 use crate::decision::{Decision, Verdict};
 use crate::error::{Error, Result};
-use crate::evidence::Origin;
+use crate::evidence::{Candidate, Origin};
 use crate::key_hash::KeySet;
 use crate::machine::{Action, Event, Promotion, State};
 use crate::policy::{Policy, Stage};
@@ -700,20 +700,23 @@ impl Promoter {
             }
         }
         for action in rest {
-            self.perform(action, now, tick).await?;
+            self.perform(action, &record.value.promotion.candidate, now, tick).await?;
         }
         Ok(record)
     }
 
     /// Perform one action whose state change is already stored.
-    async fn perform(&self, action: Action, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
+    /// `candidate` is the one whose transition produced it (a rollback
+    /// rolls back the environment of its line).
+    async fn perform(&self, action: Action, candidate: &Candidate, now: DateTime<Utc>, tick: &mut Tick) -> Result<()> {
         match &action {
             // Triggers are started by `start_run`, which finds the run by its
             // key first and lists the trigger in the tick only if it started one.
             Action::Trigger(_) => return Ok(()),
             Action::RollBack { stage, reason } => {
                 tick.actions.push(action.clone());
-                return Box::pin(self.roll_back_inner(stage, "engine", reason, now, tick)).await;
+                let env_key = records::environment_key(stage, candidate);
+                return Box::pin(self.roll_back_inner(stage, &env_key, "engine", reason, now, tick)).await;
             }
             _ => {}
         }
@@ -911,15 +914,7 @@ impl Promoter {
         if !changed.complete {
             return Ok(Some(format!("the files changed since {live} could not all be listed")));
         }
-        let set = match self.flush_globs.get(&target.name) {
-            Some(Ok(set)) => set,
-            Some(Err((what, message))) => {
-                return Err(Error::Invalid { what: what.clone(), message: message.clone() });
-            }
-            None => &compile_flush_paths(target, &flush.paths)
-                .map_err(|(what, message)| Error::Invalid { what, message })?,
-        };
-        let matched: Vec<&str> = changed.files.iter().filter(|f| set.is_match(f)).map(String::as_str).collect();
+        let matched = self.pipeline_files(target, &flush.paths, &changed.files)?;
         Ok(match matched.as_slice() {
             [] => None,
             [one] => Some(format!("pipeline code {one} changed since {live}, which is live there")),
@@ -927,6 +922,49 @@ impl Promoter {
                 Some(format!("pipeline code {first} and {} more changed since {live}, which is live there", rest.len()))
             }
         })
+    }
+
+    /// Why the rollback redeploy of `restored` into `target`, where `live`
+    /// runs, needs a flush run after it, if it does: pipeline code differs
+    /// between the two commits (DESIGN §3), which is what `live` changed
+    /// since `restored` when it is built on it.
+    pub(crate) async fn rollback_flush_reason(
+        &self,
+        target: &Stage,
+        env: &EnvironmentRecord,
+        restored: &str,
+    ) -> Result<Option<String>> {
+        let Some(flush) = &target.flush else { return Ok(None) };
+        let Some(live) = env.live_sha.as_deref().filter(|live| *live != restored) else {
+            return self.flush_reason(target, env, restored).await;
+        };
+        let changed = match self.source_control.changed_files(restored, live).await {
+            Ok(changed) if changed.complete => changed,
+            // Not built on it: compare the other way, as for any deploy.
+            Ok(_) | Err(Error::NotFound { .. }) => return self.flush_reason(target, env, restored).await,
+            Err(e) => return Err(e),
+        };
+        let matched = self.pipeline_files(target, &flush.paths, &changed.files)?;
+        Ok(match matched.as_slice() {
+            [] => None,
+            [one] => Some(format!("pipeline code {one} differs between {live}, which is live there, and {restored}")),
+            [first, rest @ ..] => Some(format!(
+                "pipeline code {first} and {} more differ between {live}, which is live there, and {restored}",
+                rest.len()
+            )),
+        })
+    }
+
+    /// The files among `files` that `target`'s flush paths match.
+    fn pipeline_files<'f>(&self, target: &Stage, paths: &[String], files: &'f [String]) -> Result<Vec<&'f str>> {
+        let set = match self.flush_globs.get(&target.name) {
+            Some(Ok(set)) => set,
+            Some(Err((what, message))) => {
+                return Err(Error::Invalid { what: what.clone(), message: message.clone() });
+            }
+            None => &compile_flush_paths(target, paths).map_err(|(what, message)| Error::Invalid { what, message })?,
+        };
+        Ok(files.iter().filter(|f| set.is_match(f)).map(String::as_str).collect())
     }
 
     /// Act on monitored check results in the environment `record` is live in.
@@ -977,7 +1015,7 @@ impl Promoter {
         self.store.commit(writes, audit.clone()).await?;
         tick.actions.extend(audit.into_iter().map(Action::Audit));
         for action in actions.into_iter().filter(|a| !matches!(a, Action::Audit(_))) {
-            self.perform(action, now, tick).await?;
+            self.perform(action, &promotion.candidate, now, tick).await?;
         }
         // The monitor may have rolled this candidate back: read it again.
         if let Some(again) = self.decoded.get(&*self.store, &record.key).await? {

@@ -431,24 +431,58 @@ impl Promoter {
         Ok(tick)
     }
 
-    /// Roll `stage` back to its previous live commit.
+    /// Roll `stage` back to its previous live commit. An ephemeral
+    /// environment exists once per branch: name it with
+    /// [`rollback_branch`](Self::rollback_branch).
     pub async fn rollback(&self, stage: &str, by: &str, reason: &str) -> Result<Tick> {
+        self.rollback_in(stage, None, by, reason).await
+    }
+
+    /// Roll the ephemeral environment `stage` of `branch` back to that
+    /// branch's previous build there.
+    pub async fn rollback_branch(&self, stage: &str, branch: &str, by: &str, reason: &str) -> Result<Tick> {
+        self.rollback_in(stage, Some(branch), by, reason).await
+    }
+
+    async fn rollback_in(&self, stage: &str, branch: Option<&str>, by: &str, reason: &str) -> Result<Tick> {
         let now = self.clock.now();
+        let target = self.policy.stage(stage).filter(|s| s.is_environment()).ok_or_else(|| Error::Invalid {
+            what: "rollback".into(),
+            message: format!("{stage} is not an environment of policy {}", self.policy.name),
+        })?;
+        // The environment's document is found as everywhere else: from a candidate of its line.
+        let line = match (target.ephemeral, branch) {
+            (true, Some(branch)) => Candidate::branch("", branch, Vec::<String>::new()),
+            (true, None) => {
+                return Err(Error::Refused {
+                    reason: format!("{stage} exists once per branch: name the branch to roll back"),
+                });
+            }
+            (false, Some(_)) => {
+                return Err(Error::Refused {
+                    reason: format!("{stage} is not per branch: roll it back without naming a branch"),
+                });
+            }
+            (false, None) => Candidate::trunk("", Vec::<String>::new()),
+        };
         let mut tick = Tick::new(now);
-        self.roll_back_inner(stage, by, reason, now, &mut tick).await?;
+        let env_key = records::environment_key(stage, &line);
+        self.roll_back_inner(stage, &env_key, by, reason, now, &mut tick).await?;
         Ok(tick)
     }
 
+    /// Roll back the environment `stage` whose document is at `env_key`
+    /// ([`records::environment_key`]).
     pub(super) async fn roll_back_inner(
         &self,
         stage: &str,
+        env_key: &str,
         by: &str,
         reason: &str,
         now: DateTime<Utc>,
         tick: &mut Tick,
     ) -> Result<()> {
-        let env_key = format!("environment/{stage}");
-        let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, &env_key).await?;
+        let mut env: Versioned<EnvironmentRecord> = self.decoded.get_or_default(&*self.store, env_key).await?;
         if env.value.in_flight.is_some() {
             return Err(Error::Refused {
                 reason: format!("a deploy into {stage} is in flight; roll back when it ends"),
@@ -467,16 +501,35 @@ impl Promoter {
         let previous = load(previous_key).await?;
         let rollback = Event::RollbackRequested { stage: stage.into(), by: by.into(), reason: reason.into() };
         let audit = audit_entries(live.value.promotion.apply(rollback, &self.policy, now)?);
+        // DESIGN §3: a flush follows any deploy that changes pipeline code, a rollback's too.
+        let restored = previous.value.promotion.candidate.sha.clone();
+        let flush = match self.policy.stage(stage) {
+            Some(target) => self.rollback_flush_reason(target, &env.value, &restored).await?,
+            None => None,
+        };
         env.value.previous.pop();
         env.value.in_flight = Some(previous.key.clone());
         // The rolled-back candidate's new state is committed with the redeploy, all at once.
-        let extra = Extra {
+        let mut extra = Extra {
             writes: vec![live.write()?, env.write()?],
             audit,
             ended: vec![live.key.clone()],
             ..Extra::default()
         };
-        let redeploy = Event::Redeploy { stage: stage.into(), reason: format!("rollback by {by}: {reason}") };
+        if let Some(why) = &flush {
+            extra.then.push(AuditEntry {
+                at: now,
+                actor: "engine".into(),
+                action: "flush.required".into(),
+                subject: restored.clone(),
+                message: format!("a flush run will follow the redeploy of {restored} to {stage}: {why}"),
+            });
+        }
+        let redeploy = Event::Redeploy {
+            stage: stage.into(),
+            reason: format!("rollback by {by}: {reason}"),
+            flush_required: flush.is_some(),
+        };
         let record = self.transition(previous, redeploy, now, extra, tick).await?;
         self.start_run(record, now, tick).await
     }

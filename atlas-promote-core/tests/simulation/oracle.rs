@@ -645,6 +645,21 @@ impl Oracle {
                 if !succeeded_here {
                     self.violation(format!("I1: a rollback redeploys {sha} into {to}, where it never ran"));
                 }
+                // DESIGN §3: a flush follows a redeploy when pipeline code differs between the two commits.
+                let live = env_before.and_then(|e| e.live_sha);
+                let needed = target.flush.is_some()
+                    && match &live {
+                        None => true,
+                        Some(l) if l == sha => false,
+                        Some(l) if self.is_ancestor(sha, l) => self.pipelines_changed(sha, l),
+                        Some(l) if self.is_ancestor(l, sha) => self.pipelines_changed(l, sha),
+                        Some(_) => true,
+                    };
+                if needed != flush_required {
+                    self.violation(format!(
+                        "I1: a rollback redeploys {sha} into {to} with flush_required = {flush_required}, but pipeline code differs from {live:?}: {needed}"
+                    ));
+                }
             }
             other => self.violation(format!("I1: {sha} entered {to} from {other:?}")),
         }

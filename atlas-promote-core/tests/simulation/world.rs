@@ -135,7 +135,7 @@ enum Operation {
     Override { sha: String, by: String, bypass: Vec<String>, reason: String },
     Retry { sha: String, stage: String, by: String },
     Abandon { sha: String, by: String, reason: String },
-    Rollback { stage: String, by: String },
+    Rollback { stage: String, branch: Option<String>, by: String },
     Merged { candidate: Candidate, at: DateTime<Utc> },
 }
 
@@ -154,7 +154,10 @@ async fn operate(engine: Promoter, op: Operation) -> String {
             Ok(()) => "ok".into(),
             Err(e) => format!("error: {e}"),
         },
-        Operation::Rollback { stage, by } => tick(engine.rollback(&stage, &by, "bad data").await),
+        Operation::Rollback { stage, branch: None, by } => tick(engine.rollback(&stage, &by, "bad data").await),
+        Operation::Rollback { stage, branch: Some(branch), by } => {
+            tick(engine.rollback_branch(&stage, &branch, &by, "bad data").await)
+        }
         Operation::Merged { candidate, at } => match engine.merged(candidate, at).await {
             Ok(()) => "ok".into(),
             Err(e) => format!("error: {e}"),
@@ -808,7 +811,9 @@ impl World {
     fn rollback_op(&mut self) -> Operation {
         let envs = self.environments();
         let stage = self.rng.pick(&envs).clone();
-        Operation::Rollback { stage, by: self.person() }
+        let branch = (stage == EPHEMERAL && self.rng.chance(80))
+            .then(|| self.rng.pick(&["feature/a", "feature/b", "fix/c"]).to_string());
+        Operation::Rollback { stage, branch, by: self.person() }
     }
 
     fn known_sha(&mut self) -> String {
