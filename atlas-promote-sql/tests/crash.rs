@@ -5,8 +5,8 @@
 //! succeed may be lost; and the log must hold exactly the entries of the
 //! commits that took effect (a commit and its entries are one transaction).
 //!
-//! The child is this test binary itself, re-invoked to run the ignored test
-//! `crash_writer`, which does its work only when `ATLAS_CRASH_DIR` is set.
+//! The child is this test binary itself, re-invoked to run the same test
+//! with `ATLAS_CRASH_DIR` set, which makes it the writer.
 //!
 //! `ATLAS_CRASH_KILLS` sets the number of kills (default 200);
 //! `ATLAS_CRASH_SEED` the seed of the delays (0–30 ms after the writer is
@@ -78,13 +78,10 @@ fn whole_commit(documents: &[Document]) -> u64 {
 
 /// The writer: commit generation after generation until killed, saying
 /// `ready` once the store is open and `committed N` after each commit returns.
-#[test]
-#[ignore = "the child process of kill_the_sqlite_writer_at_random_moments; does nothing on its own"]
-fn crash_writer() {
-    let Some(dir) = std::env::var_os(DIR_VAR) else { return };
+fn writer(dir: &std::ffi::OsStr) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let store = SqlStore::open(&url(Path::new(&dir))).await.expect("the writer opens the store");
+        let store = SqlStore::open(&url(Path::new(dir))).await.expect("the writer opens the store");
         let documents = store.list("promotion/").await.unwrap();
         let mut generation = whole_commit(&documents);
         let mut out = std::io::stdout().lock();
@@ -118,8 +115,16 @@ fn crash_writer() {
     });
 }
 
-#[tokio::test]
-async fn kill_the_sqlite_writer_at_random_moments() {
+#[test]
+fn kill_the_sqlite_writer_at_random_moments() {
+    match std::env::var_os(DIR_VAR) {
+        Some(dir) => writer(&dir),
+        None => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(kill_and_reopen()),
+    }
+}
+
+/// The parent: start the writer, kill it, reopen and check, again and again.
+async fn kill_and_reopen() {
     let kills = env_u64("ATLAS_CRASH_KILLS", 200);
     let seed = env_u64("ATLAS_CRASH_SEED", 0x5eed_c0de);
     let mut random = SplitMix(seed);
@@ -131,7 +136,7 @@ async fn kill_the_sqlite_writer_at_random_moments() {
 
     for kill in 1..=kills {
         let mut child = Command::new(&exe)
-            .args(["crash_writer", "--exact", "--ignored", "--nocapture", "--test-threads=1", "-q"])
+            .args(["kill_the_sqlite_writer_at_random_moments", "--exact", "--nocapture", "--test-threads=1", "-q"])
             .env(DIR_VAR, dir.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -3,8 +3,8 @@
 //! lost, and when one is SIGKILLed half-way the other finishes its work once
 //! its claims lapse.
 //!
-//! The children are this test binary itself, re-run as the ignored test
-//! `engine_process`. The CI system they share is a table in the test's
+//! The children are this test binary itself, re-running the same test with
+//! `ATLAS_TWO_PROCESS_SCHEMA` set, which makes it an engine process. The CI system they share is a table in the test's
 //! database (a run is started by inserting it, found by its idempotency key,
 //! and has succeeded by the time it is asked about), and every trigger is
 //! logged there, so the parent sees every deploy either process started.
@@ -168,10 +168,8 @@ async fn engine(url: &str, schema: &str, id: &str) -> (Promoter, TableCi) {
 }
 
 /// A child: tick every 10 ms until killed.
-#[test]
-#[ignore = "a child process of two_engine_processes_share_one_database; does nothing on its own"]
-fn engine_process() {
-    let (Some(schema), Ok(id)) = (std::env::var_os(SCHEMA_VAR), std::env::var(ID_VAR)) else { return };
+fn engine_process(schema: &std::ffi::OsStr) {
+    let id = std::env::var(ID_VAR).expect("the parent names the engine");
     let url = common::postgres_url("engine_process").expect("the parent passes the URL on");
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
@@ -187,7 +185,7 @@ fn engine_process() {
 
 fn spawn(schema: &str, id: &str) -> Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["engine_process", "--exact", "--ignored", "--nocapture", "--test-threads=1", "-q"])
+        .args([PARENT, "--exact", "--nocapture", "--test-threads=1", "-q"])
         .env(SCHEMA_VAR, schema)
         .env(ID_VAR, id)
         .stdout(Stdio::piped())
@@ -203,8 +201,19 @@ async fn state(engine: &Promoter, sha: &str) -> String {
     engine.promotion(sha).await.map_or_else(|e| e.to_string(), |r| r.value.promotion.state.to_string())
 }
 
-#[tokio::test]
-async fn two_engine_processes_share_one_database_and_one_finishes_what_a_killed_one_started() {
+/// The test's name: the children run it again, as engine processes.
+const PARENT: &str = "two_engine_processes_share_one_database_and_one_finishes_what_a_killed_one_started";
+
+#[test]
+fn two_engine_processes_share_one_database_and_one_finishes_what_a_killed_one_started() {
+    match std::env::var_os(SCHEMA_VAR) {
+        Some(schema) => engine_process(&schema),
+        None => tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(drive()),
+    }
+}
+
+/// The parent: report merges, kill one engine half-way, check the outcome.
+async fn drive() {
     let Some(url) = common::postgres_url("two_engine_processes") else { return };
     let schema = common::fresh_schema("two_processes");
     // The parent only reports merges (as the service's intake does); the
