@@ -212,18 +212,11 @@ async fn open_store(
     // set: a store created keyed cannot be opened without its key, so a
     // service started without it is refused rather than serving an
     // unverifiable log.
-    let mut options = atlas_promote_sql::OpenOptions::new();
     let variable = atlas_promote_sql::CHAIN_KEY_ENV;
-    let key = match lookup(variable).filter(|k| !k.is_empty()) {
-        Some(key) => Some(
-            ChainKey::new(key.into_bytes())
-                .map_err(|e| StartError::Store { url: shown(url), message: format!("{variable}: {e}") })?,
-        ),
-        None => None,
-    };
-    if let Some(key) = &key {
-        options = options.with_chain_key(key.clone());
-    }
+    let options = atlas_promote_sql::OpenOptions::new()
+        .with_chain_key_from(variable, lookup(variable).map(Into::into))
+        .map_err(|e| StartError::Store { url: shown(url), message: e.to_string() })?;
+    let key = options.chain_key.clone();
     // Opening checks the audit chain and the documents against it: a
     // damaged or tampered store is refused here, before anything is served.
     match atlas_promote_sql::SqlStore::open_with(url, options).await {

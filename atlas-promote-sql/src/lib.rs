@@ -116,7 +116,10 @@ impl OpenOptions {
         self.with_chain_key_from(CHAIN_KEY_ENV, std::env::var_os(CHAIN_KEY_ENV))
     }
 
-    fn with_chain_key_from(self, variable: &str, value: Option<std::ffi::OsString>) -> Result<Self> {
+    /// [`with_chain_key_from_env`](Self::with_chain_key_from_env) with the
+    /// value already read (from the environment, or a program's own lookup
+    /// of `variable`, which errors name).
+    pub fn with_chain_key_from(self, variable: &str, value: Option<std::ffi::OsString>) -> Result<Self> {
         let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(self) };
         let bytes = value.into_encoded_bytes();
         let key =
